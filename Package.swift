@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+// Warden: a control plane that schedules and isolates untrusted tool and agent code. Zero package
+// dependencies: system libraries come in through system-library targets, our own C through CWardenLinux.
+import PackageDescription
+
+let postgres = "Postgres"
+let postgresSettings: [SwiftSetting] = [.define("WARDEN_POSTGRES", .when(traits: [postgres]))]
+
+let package = Package(
+    name: "Warden",
+    products: [
+        .executable(name: "warden", targets: ["warden"]),
+    ],
+    traits: [
+        .trait(name: postgres, description: "Build the libpq-backed PostgreSQL store (needs libpq-dev)."),
+        .default(enabledTraits: []),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Our C: the fork→exec child side and syscalls Glibc lacks.
+        .target(name: "CWardenLinux", cSettings: [.define("_GNU_SOURCE")]),
+
+        .target(name: "WardenCore"),
+        .target(name: "WardenSystem", dependencies: ["WardenCore", "CWardenLinux", "CCrypto"]),
+        .target(name: "WardenSandbox", dependencies: ["WardenCore", "WardenSystem", "CSeccomp", "CWardenLinux"]),
+        .target(name: "WardenStore",
+                dependencies: ["WardenCore", "WardenSystem", "CSQLite3",
+                               .target(name: "CLibPQ", condition: .when(traits: [postgres]))],
+                swiftSettings: postgresSettings),
+        .target(name: "WardenScheduler", dependencies: ["WardenCore"]),
+        .target(name: "WardenPlugins", dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore"]),
+        .target(name: "WardenEngine",
+                dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore", "WardenScheduler",
+                               "WardenPlugins"]),
+        .target(name: "WardenMCP", dependencies: ["WardenCore", "WardenSystem", "WardenPlugins", "WardenEngine"]),
+        .executableTarget(name: "warden",
+                          dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore",
+                                         "WardenScheduler", "WardenPlugins", "WardenEngine", "WardenMCP"],
+                          swiftSettings: postgresSettings),
+
+        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
+        .testTarget(name: "WardenSystemTests", dependencies: ["WardenSystem"]),
+        .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenSystem"]),
+        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore"], swiftSettings: postgresSettings),
+        .testTarget(name: "WardenSchedulerTests", dependencies: ["WardenScheduler"]),
+        .testTarget(name: "WardenPluginsTests", dependencies: ["WardenPlugins"]),
+        .testTarget(name: "WardenEngineTests", dependencies: ["WardenEngine"]),
+        .testTarget(name: "WardenMCPTests", dependencies: ["WardenMCP"]),
+        .testTarget(name: "WardenIntegrationTests", dependencies: ["WardenCore", "WardenSystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

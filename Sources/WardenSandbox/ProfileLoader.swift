@@ -1,0 +1,92 @@
+import Glibc
+import WardenCore
+import WardenSystem
+
+/// Finds and loads sandbox profiles by name (`default`, `strict`, `network`, `trusted`, or any file in the
+/// profile directory) or by path, resolving a `seccomp` path relative to the profile file.
+public enum ProfileLoader {
+    /// A loaded profile with its OCI seccomp section resolved.
+    public struct Loaded: Sendable {
+        public var profile: SandboxProfile
+        public var seccomp: OCISeccomp?
+        public var path: String
+        /// True when it came from the shipped profile directory (only then may `trusted` lift denials).
+        public var builtIn: Bool
+    }
+
+    /// Where shipped profiles live: `$WARDEN_PROFILES`, else `sandbox-profiles/` next to the binary or in a
+    /// parent directory of it (a build tree), else `../share/warden/sandbox-profiles`.
+    public static func profileDirectory() -> String? {
+        if let env = FS.env("WARDEN_PROFILES"), FS.isDirectory(env) { return env }
+        guard let exe = FS.realpath("/proc/self/exe") else { return nil }
+        var dir = FS.dirname(exe)
+        let share = FS.absolute("../share/warden/sandbox-profiles", base: dir)
+        for _ in 0..<6 {
+            let candidate = "\(dir)/sandbox-profiles"
+            if FS.isRegularFile("\(candidate)/default.json") { return candidate }
+            if dir == "/" { break }
+            dir = FS.dirname(dir)
+        }
+        return FS.isDirectory(share) ? share : nil
+    }
+
+    public static func list() -> [String] {
+        guard let dir = profileDirectory() else { return [] }
+        return ((try? FS.list(dir)) ?? []).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+    }
+
+    /// `nameOrPath` containing a slash or ending in .json is a path; anything else is a shipped profile name.
+    public static func load(_ nameOrPath: String) throws(WardenError) -> Loaded {
+        let isPath = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
+        let path: String
+        var builtIn = false
+        if isPath {
+            path = FS.absolute(nameOrPath)
+            guard FS.exists(path) else { throw WardenError.notFound("profile \(quoted(nameOrPath)): no such file") }
+        } else {
+            guard PluginManifest.isValidName(nameOrPath) else {
+                throw WardenError.invalid("profile", "invalid profile name \(quoted(nameOrPath))", code: .usage)
+            }
+            guard let dir = profileDirectory() else {
+                throw WardenError.notFound("profile \(quoted(nameOrPath)): no sandbox-profiles directory found", hint: "set WARDEN_PROFILES")
+            }
+            path = "\(dir)/\(nameOrPath).json"
+            guard FS.exists(path) else {
+                throw WardenError.notFound("unknown profile \(quoted(nameOrPath))", hint: "known: \(list().joined(separator: ", "))")
+            }
+            builtIn = true
+        }
+        let json: JSONValue
+        do throws(WardenError) { json = try JSONValue.parse(try FS.readFile(path)) } catch { throw error.prefixed(path) }
+        // A bare OCI seccomp file loads as the default profile with that filter.
+        if json["defaultAction"] != nil && json["name"] == nil {
+            var base = try load("default")
+            base.seccomp = try decodeOCI(json, file: path)
+            base.path = path
+            return base
+        }
+        var profile: SandboxProfile
+        do throws(WardenError) { profile = try SandboxProfile.decode(json) } catch { throw error.prefixed(path) }
+        if profile.trusted && !(builtIn && profile.name == "trusted") {
+            throw WardenError.invalid("\(path): $.trusted", "only the shipped \"trusted\" profile may lift Warden's mandatory denials")
+        }
+        var seccomp: OCISeccomp?
+        switch profile.seccomp {
+        case .none: seccomp = nil
+        case .inline(let s): seccomp = s
+        case .path(let p): seccomp = try loadOCI(FS.absolute(p, base: FS.dirname(path)))
+        }
+        return Loaded(profile: profile, seccomp: seccomp, path: path, builtIn: builtIn)
+    }
+
+    public static func loadOCI(_ path: String) throws(WardenError) -> OCISeccomp {
+        guard FS.exists(path) else { throw WardenError.notFound("seccomp file \(quoted(path)): no such file") }
+        let json: JSONValue
+        do throws(WardenError) { json = try JSONValue.parse(try FS.readFile(path)) } catch { throw error.prefixed(path) }
+        return try decodeOCI(json, file: path)
+    }
+
+    static func decodeOCI(_ json: JSONValue, file: String) throws(WardenError) -> OCISeccomp {
+        do throws(WardenError) { return try OCISeccomp.decode(json) } catch { throw error.prefixed(file) }
+    }
+}

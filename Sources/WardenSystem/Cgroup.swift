@@ -1,0 +1,428 @@
+import CWardenLinux
+import Glibc
+import WardenCore
+
+
+/// Limits a per-task cgroup enforces. `nil` means unlimited.
+public struct CgroupLimits: Sendable, Hashable {
+    public var cpuMillis: Int64?
+    public var memoryBytes: Int64?
+    public var pids: Int64?
+    public init(cpuMillis: Int64? = nil, memoryBytes: Int64? = nil, pids: Int64? = nil) {
+        self.cpuMillis = cpuMillis
+        self.memoryBytes = memoryBytes
+        self.pids = pids
+    }
+    /// Names of the limits that are set ("cpu", "memory", "pids").
+    public var requested: Set<String> {
+        var s: Set<String> = []
+        if cpuMillis != nil { s.insert("cpu") }
+        if memoryBytes != nil { s.insert("memory") }
+        if pids != nil { s.insert("pids") }
+        return s
+    }
+}
+
+/// What the kernel counted for one task's cgroup.
+public struct CgroupStats: Sendable, Hashable {
+    public var memoryPeakBytes: Int64?
+    public var oomKills: Int64 = 0
+    public var pidsLimitHits: Int64 = 0
+    public var cpuUsageNs: Int64?
+    public init() {}
+}
+
+public enum CgroupVersion: String, Sendable { case v1, v2, none }
+
+/// One task's cgroup (in each v1 hierarchy, or one v2 directory).
+public protocol TaskCgroup: AnyObject, Sendable {
+    /// v2: an O_PATH directory fd for CLONE_INTO_CGROUP, else -1.
+    var dirFD: Int32 { get }
+    /// Open `cgroup.procs` files the launcher writes the child's pid into (v1, or v2 fallback).
+    var procsFDs: [Int32] { get }
+    func stats() -> CgroupStats
+    /// Kills every process in the cgroup (v2 `cgroup.kill`; v1 SIGKILL to each listed pid until empty).
+    func killAll()
+    /// Removes the cgroup directories and closes the fds. Safe to call twice.
+    func destroy()
+}
+
+/// Creates per-task cgroups. `enforceable` says which limits this host can enforce.
+public protocol CgroupDriver: Sendable {
+    var version: CgroupVersion { get }
+    var enforceable: Set<String> { get }
+    /// Where Warden's task cgroups live (one path per hierarchy), for messages and tests.
+    var bases: [String] { get }
+    func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup
+    /// Removes leftover task cgroups of Warden processes that no longer run (a crash, a kill -9).
+    @discardableResult func sweep() -> Int
+}
+
+public enum Cgroups {
+    /// A unique cgroup name owned by this process: `w<pid>-<n>`. `sweep` uses the pid to find orphans.
+    public static func taskName(_ n: Int) -> String { "w\(getpid())-\(n)" }
+
+    /// Picks the driver for this host: v2 when the unified hierarchy has the memory, pids and cpu
+    /// controllers, else v1 when its hierarchies are mounted, else none. `WARDEN_CGROUP=v1|v2|none` overrides.
+    public static func detect(mountInfo: String? = nil, selfCgroup: String? = nil) -> CgroupDriver {
+        let info = mountInfo ?? (try? FS.readText("/proc/self/mountinfo")) ?? ""
+        let own = selfCgroup ?? (try? FS.readText("/proc/self/cgroup")) ?? ""
+        let mounts = parseMounts(info)
+        let paths = parseSelfCgroup(own)
+        let forced = FS.env("WARDEN_CGROUP")
+        if forced == "none" { return NoCgroups() }
+        if let v2 = mounts.first(where: { $0.fstype == "cgroup2" }) {
+            let driver = CgroupV2(mountPoint: v2.mountPoint, ownPath: paths["0::"] ?? "/")
+            if forced == "v2" || (forced == nil && driver.enforceable.isSuperset(of: ["memory", "pids", "cpu"])) {
+                return driver
+            }
+        }
+        var hierarchies: [String: String] = [:]   // controller → base dir
+        for m in mounts where m.fstype == "cgroup" {
+            for c in m.superOptions where ["memory", "pids", "cpu", "cpuacct"].contains(c) {
+                let key = m.superOptions.filter { !["rw", "ro"].contains($0) }.sorted().joined(separator: ",")
+                let own = paths[key] ?? paths.first(where: { $0.key.split(separator: ",").contains(Substring(c)) })?.value ?? "/"
+                hierarchies[c] = m.mountPoint + (own == "/" ? "" : own)
+            }
+        }
+        if !hierarchies.isEmpty && forced != "v2" { return CgroupV1(hierarchies: hierarchies) }
+        return NoCgroups()
+    }
+
+    struct Mount { var mountPoint: String; var fstype: String; var superOptions: [String] }
+
+    static func parseMounts(_ text: String) -> [Mount] {
+        var out: [Mount] = []
+        for line in text.split(separator: "\n") {
+            let halves = line.split(separatorString: " - ")
+            guard halves.count == 2 else { continue }
+            let left = halves[0].split(separator: " ")
+            let right = halves[1].split(separator: " ")
+            guard left.count >= 5, right.count >= 3 else { continue }
+            out.append(Mount(mountPoint: String(left[4]), fstype: String(right[0]),
+                             superOptions: right[2].split(separator: ",").map(String.init)))
+        }
+        return out
+    }
+
+    /// `/proc/self/cgroup`: "4:memory:/user.slice" → ["memory": "/user.slice"], "0::/x" → ["0::": "/x"].
+    static func parseSelfCgroup(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            if parts[0] == "0" && parts[1].isEmpty { out["0::"] = String(parts[2]) } else {
+                out[parts[1].split(separator: ",").sorted().joined(separator: ",")] = String(parts[2])
+            }
+        }
+        return out
+    }
+
+    static func readInt(_ path: String) -> Int64? {
+        guard let t = try? FS.readText(path) else { return nil }
+        return Int64(t.trimmed)
+    }
+
+    /// The value of `key` in a flat keyed file ("oom_kill 3").
+    static func readKey(_ path: String, _ key: String) -> Int64? {
+        guard let t = try? FS.readText(path) else { return nil }
+        for line in t.split(separator: "\n") {
+            let kv = line.split(separator: " ")
+            if kv.count == 2 && kv[0] == key { return Int64(kv[1]) }
+        }
+        return nil
+    }
+
+    static func write(_ path: String, _ value: String) throws(WardenError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT, 0o644)
+        guard fd >= 0 else { throw Errno.current.error("open \(path)") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n != bytes.count { throw Errno.current.error("write \(quoted(value)) to \(path)") }
+    }
+
+    /// rmdir with a few retries: a cgroup stays busy for a moment after its last process is reaped.
+    static func removeDir(_ path: String) {
+        for attempt in 0..<50 {
+            if rmdir(path) == 0 || errno == ENOENT { return }
+            if errno != EBUSY { return }
+            usleep(useconds_t(min(1000 * (attempt + 1), 20_000)))
+        }
+    }
+
+    static func pidsIn(_ procsFile: String) -> [pid_t] {
+        ((try? FS.readText(procsFile)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// True when the process that created `name` (w<pid>-n) is gone.
+    static func isOrphan(_ name: String) -> Bool {
+        guard name.hasPrefix("w"), let dash = name.firstIndex(of: "-"),
+              let pid = pid_t(name[name.index(after: name.startIndex)..<dash]) else { return false }
+        if pid == getpid() { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+}
+
+/// No cgroups (or none usable): nothing is enforceable.
+public final class NoCgroups: CgroupDriver {
+    public init() {}
+    public var version: CgroupVersion { .none }
+    public var enforceable: Set<String> { [] }
+    public var bases: [String] { [] }
+    public func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup { EmptyCgroup() }
+    public func sweep() -> Int { 0 }
+}
+
+final class EmptyCgroup: TaskCgroup {
+    var dirFD: Int32 { -1 }
+    var procsFDs: [Int32] { [] }
+    func stats() -> CgroupStats { CgroupStats() }
+    func killAll() {}
+    func destroy() {}
+}
+
+// MARK: - v1
+
+/// cgroup v1: one directory per task in each of the memory, pids, cpu and cpuacct hierarchies.
+public final class CgroupV1: CgroupDriver {
+    /// controller → directory holding Warden's task cgroups (`…/memory/warden`).
+    public let dirs: [String: String]
+
+    public init(hierarchies: [String: String]) {
+        var d: [String: String] = [:]
+        for (c, base) in hierarchies { d[c] = base + "/warden" }
+        dirs = d
+        for dir in Set(d.values) { try? FS.mkdirs(dir) }
+    }
+
+    public var version: CgroupVersion { .v1 }
+    public var bases: [String] { Array(Set(dirs.values)).sorted() }
+
+    public var enforceable: Set<String> {
+        var s: Set<String> = []
+        if let m = dirs["memory"], FS.exists(m + "/memory.limit_in_bytes") { s.insert("memory") }
+        if let p = dirs["pids"], FS.exists(p + "/pids.max") || FS.isDirectory(p) { s.insert("pids") }
+        if let c = dirs["cpu"], FS.exists(c + "/cpu.cfs_quota_us") { s.insert("cpu") }
+        return s
+    }
+
+    public func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup {
+        let cg = V1Task()
+        do throws(WardenError) {
+            for dir in Set(dirs.values).sorted() {
+                let path = "\(dir)/\(name)"
+                if mkdir(path, 0o755) != 0 && errno != EEXIST { throw Errno.current.error("mkdir \(path)") }
+                cg.paths.append(path)
+            }
+            if let m = dirs["memory"] {
+                cg.memory = "\(m)/\(name)"
+                if let mem = limits.memoryBytes {
+                    try Cgroups.write("\(m)/\(name)/memory.limit_in_bytes", String(mem))
+                    // No swap: the limit must be the real limit. The file exists only with swap accounting.
+                    if FS.exists("\(m)/\(name)/memory.memsw.limit_in_bytes") {
+                        try Cgroups.write("\(m)/\(name)/memory.memsw.limit_in_bytes", String(mem))
+                    }
+                }
+            }
+            if let p = dirs["pids"] {
+                cg.pids = "\(p)/\(name)"
+                if let n = limits.pids { try Cgroups.write("\(p)/\(name)/pids.max", String(n)) }
+            }
+            if let c = dirs["cpu"], let cpu = limits.cpuMillis {
+                try Cgroups.write("\(c)/\(name)/cpu.cfs_period_us", "100000")
+                try Cgroups.write("\(c)/\(name)/cpu.cfs_quota_us", String(max(1000, cpu * 100)))
+            }
+            if let a = dirs["cpuacct"] { cg.cpuacct = "\(a)/\(name)" }
+            for path in cg.paths {
+                let fd = open("\(path)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw Errno.current.error("open \(path)/cgroup.procs") }
+                cg.procsFDs.append(fd)
+            }
+        } catch {
+            cg.destroy()
+            throw error
+        }
+        return cg
+    }
+
+    public func sweep() -> Int {
+        var removed = 0
+        for dir in Set(dirs.values) {
+            for name in (try? FS.list(dir)) ?? [] where FS.isDirectory("\(dir)/\(name)") && Cgroups.isOrphan(name) {
+                let path = "\(dir)/\(name)"
+                for _ in 0..<20 {
+                    let pids = Cgroups.pidsIn("\(path)/cgroup.procs")
+                    if pids.isEmpty { break }
+                    for p in pids { kill(p, SIGKILL) }
+                    usleep(5000)
+                }
+                Cgroups.removeDir(path)
+                removed += 1
+            }
+        }
+        return removed
+    }
+}
+
+final class V1Task: TaskCgroup, @unchecked Sendable {
+    var paths: [String] = []
+    var procsFDs: [Int32] = []
+    var memory: String?
+    var pids: String?
+    var cpuacct: String?
+    var dirFD: Int32 { -1 }
+    private var destroyed = false
+
+    func stats() -> CgroupStats {
+        var s = CgroupStats()
+        if let m = memory {
+            s.memoryPeakBytes = Cgroups.readInt("\(m)/memory.max_usage_in_bytes")
+            s.oomKills = Cgroups.readKey("\(m)/memory.oom_control", "oom_kill") ?? 0
+        }
+        if let p = pids { s.pidsLimitHits = Cgroups.readKey("\(p)/pids.events", "max") ?? 0 }
+        if let a = cpuacct { s.cpuUsageNs = Cgroups.readInt("\(a)/cpuacct.usage") }
+        return s
+    }
+
+    func killAll() {
+        for _ in 0..<50 {
+            var any = false
+            for path in paths {
+                for p in Cgroups.pidsIn("\(path)/cgroup.procs") {
+                    kill(p, SIGKILL)
+                    any = true
+                }
+            }
+            if !any { return }
+            usleep(2000)
+        }
+    }
+
+    func destroy() {
+        if destroyed { return }
+        destroyed = true
+        for fd in procsFDs { close(fd) }
+        procsFDs = []
+        for path in paths { Cgroups.removeDir(path) }
+    }
+
+    deinit { destroy() }
+}
+
+// MARK: - v2
+
+/// cgroup v2 (kernel docs: Documentation/admin-guide/cgroup-v2.rst): one directory per task under
+/// `<own cgroup>/warden`, limits in memory.max / pids.max / cpu.max, `cgroup.kill`, CLONE_INTO_CGROUP.
+public final class CgroupV2: CgroupDriver {
+    public let root: String          // <mount><own path>
+    public let base: String          // root + "/warden"
+
+    /// `mountPoint` may be a fake directory tree in tests.
+    public init(mountPoint: String, ownPath: String, prepare: Bool = true) {
+        root = mountPoint + (ownPath == "/" ? "" : ownPath)
+        base = root + "/warden"
+        if prepare { self.prepare() }
+    }
+
+    public var version: CgroupVersion { .v2 }
+    public var bases: [String] { [base] }
+
+    public var controllers: Set<String> {
+        let t = (try? FS.readText("\(root)/cgroup.controllers")) ?? ""
+        return Set(t.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    public var enforceable: Set<String> { controllers.intersection(["memory", "pids", "cpu"]) }
+
+    /// Creates `warden/` and enables the controllers for its children. A non-root cgroup with processes in it
+    /// cannot delegate controllers ("no internal processes"), so our own process moves to a leaf first.
+    func prepare() {
+        let wanted = enforceable
+        guard !wanted.isEmpty else { return }
+        try? FS.mkdirs(base)
+        let enable = wanted.sorted().map { "+\($0)" }.joined(separator: " ")
+        if (try? Cgroups.write("\(root)/cgroup.subtree_control", enable)) == nil {
+            let leaf = "\(root)/warden.supervisor"
+            try? FS.mkdirs(leaf)
+            try? Cgroups.write("\(leaf)/cgroup.procs", String(getpid()))
+            try? Cgroups.write("\(root)/cgroup.subtree_control", enable)
+        }
+        try? Cgroups.write("\(base)/cgroup.subtree_control", enable)
+    }
+
+    public func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup {
+        let path = "\(base)/\(name)"
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw Errno.current.error("mkdir \(path)") }
+        let cg = V2Task(path: path)
+        do throws(WardenError) {
+            if let m = limits.memoryBytes {
+                try Cgroups.write("\(path)/memory.max", String(m))
+                if FS.exists("\(path)/memory.swap.max") { try Cgroups.write("\(path)/memory.swap.max", "0") }
+            }
+            if let p = limits.pids { try Cgroups.write("\(path)/pids.max", String(p)) }
+            if let c = limits.cpuMillis { try Cgroups.write("\(path)/cpu.max", "\(max(1000, c * 100)) 100000") }
+            cg.dirFD = open(path, Int32(WARDEN_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+            guard cg.dirFD >= 0 else { throw Errno.current.error("open \(path)") }
+            let procs = open("\(path)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            if procs >= 0 { cg.procsFDs = [procs] }
+        } catch {
+            cg.destroy()
+            throw error
+        }
+        return cg
+    }
+
+    public func sweep() -> Int {
+        var removed = 0
+        for name in (try? FS.list(base)) ?? [] where FS.isDirectory("\(base)/\(name)") && Cgroups.isOrphan(name) {
+            let path = "\(base)/\(name)"
+            if (try? Cgroups.write("\(path)/cgroup.kill", "1")) == nil {
+                for p in Cgroups.pidsIn("\(path)/cgroup.procs") { kill(p, SIGKILL) }
+            }
+            Cgroups.removeDir(path)
+            removed += 1
+        }
+        return removed
+    }
+}
+
+final class V2Task: TaskCgroup, @unchecked Sendable {
+    let path: String
+    var dirFD: Int32 = -1
+    var procsFDs: [Int32] = []
+    private var destroyed = false
+
+    init(path: String) { self.path = path }
+
+    func stats() -> CgroupStats {
+        var s = CgroupStats()
+        s.memoryPeakBytes = Cgroups.readInt("\(path)/memory.peak")
+        s.oomKills = Cgroups.readKey("\(path)/memory.events", "oom_kill") ?? 0
+        s.pidsLimitHits = Cgroups.readKey("\(path)/pids.events", "max") ?? 0
+        if let us = Cgroups.readKey("\(path)/cpu.stat", "usage_usec") { s.cpuUsageNs = us * 1000 }
+        return s
+    }
+
+    func killAll() {
+        if (try? Cgroups.write("\(path)/cgroup.kill", "1")) != nil { return }
+        for _ in 0..<50 {
+            let pids = Cgroups.pidsIn("\(path)/cgroup.procs")
+            if pids.isEmpty { return }
+            for p in pids { kill(p, SIGKILL) }
+            usleep(2000)
+        }
+    }
+
+    func destroy() {
+        if destroyed { return }
+        destroyed = true
+        if dirFD >= 0 { close(dirFD) }
+        for fd in procsFDs { close(fd) }
+        dirFD = -1
+        procsFDs = []
+        Cgroups.removeDir(path)
+    }
+
+    deinit { destroy() }
+}

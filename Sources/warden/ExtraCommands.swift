@@ -1,0 +1,4 @@
+/// Commands added by later capabilities (plan, report, bench, workflow, explain, mcp).
+enum ExtraCommands {
+    static let all: [Command] = []
+}
