@@ -34,36 +34,34 @@ struct Group {
     var members: [Int32]
 }
 
-/// Counts of a 64×64 grid, with prefix sums in O(log² 64).
-struct Fenwick2D {
-    private var t = [Int32](repeating: 0, count: (gridSize + 1) * (gridSize + 1))
+/// A growable array of entries in manually managed memory: the scans of the hot path read it without
+/// reference counting, exclusivity checks or bounds checks. Owned by its `Pool`.
+struct LineList {
+    var base: UnsafeMutablePointer<LineEntry>? = nil
+    var count = 0
+    var capacity = 0
 
-    mutating func add(_ row: Int, _ col: Int, _ delta: Int32) {
-        var i = row + 1
-        while i <= gridSize {
-            var j = col + 1
-            while j <= gridSize {
-                t[i &* (gridSize + 1) &+ j] &+= delta
-                j += j & -j
+    mutating func append(_ e: LineEntry) {
+        if count == capacity {
+            let cap = max(4, capacity * 2)
+            let p = UnsafeMutablePointer<LineEntry>.allocate(capacity: cap)
+            if let base {
+                p.moveInitialize(from: base, count: count)
+                base.deallocate()
             }
-            i += i & -i
+            base = p
+            capacity = cap
         }
+        (base! + count).initialize(to: e)
+        count += 1
     }
 
-    /// Sum over rows < `rows` and columns < `cols`.
-    func prefix(_ rows: Int, _ cols: Int) -> Int {
-        var s = 0
-        var i = rows
-        while i > 0 {
-            var j = cols
-            while j > 0 {
-                s &+= Int(t[i &* (gridSize + 1) &+ j])
-                j -= j & -j
-            }
-            i -= i & -i
-        }
-        return s
+    mutating func removeLast() -> LineEntry {
+        count -= 1
+        return base![count]
     }
+
+    func release() { base?.deallocate() }
 }
 
 final class Pool {
@@ -72,30 +70,114 @@ final class Pool {
     let labels: [String: String]
     var ready = 0
     var notReady = 0
-    var rows = [[LineEntry]](repeating: [], count: gridSize)
-    var cols = [[LineEntry]](repeating: [], count: gridSize)
-    /// Groups per bucket, to keep the masks.
-    var cellGroups = [Int32](repeating: 0, count: gridSize * gridSize)
-    /// Per row, which columns have a non-empty bucket; per column, which rows.
-    var rowMask = [UInt64](repeating: 0, count: gridSize)
-    var colMask = [UInt64](repeating: 0, count: gridSize)
-    var rowCount = [Int](repeating: 0, count: gridSize)
-    var counts = Fenwick2D()
     var groupOf: [Vec: Int32] = [:]
+    /// Row lists (by free cpu) and column lists (by free memory) of groups.
+    let rows: UnsafeMutablePointer<LineList>
+    let cols: UnsafeMutablePointer<LineList>
+    /// Groups per bucket, to keep the masks.
+    let cellGroups: UnsafeMutablePointer<Int32>
+    /// Per row, which columns have a non-empty bucket; per column, which rows.
+    let rowMask: UnsafeMutablePointer<UInt64>
+    let colMask: UnsafeMutablePointer<UInt64>
+    /// Nodes per row.
+    let rowCount: UnsafeMutablePointer<Int>
+    /// A 2-D Fenwick tree of nodes per bucket: prefix sums in O(log² 64).
+    let fenwick: UnsafeMutablePointer<Int32>
+    /// Smallest amount of each bucket: edge[k] = ceil(k × cap / 64), per dimension.
+    let cpuEdges: UnsafeMutablePointer<Int64>
+    let memEdges: UnsafeMutablePointer<Int64>
 
     init(id: Int32, alloc: Vec, labels: [String: String]) {
         self.id = id
         self.alloc = alloc
         self.labels = labels
+        let g = gridSize
+        rows = .allocate(capacity: g)
+        rows.initialize(repeating: LineList(), count: g)
+        cols = .allocate(capacity: g)
+        cols.initialize(repeating: LineList(), count: g)
+        cellGroups = .allocate(capacity: g * g)
+        cellGroups.initialize(repeating: 0, count: g * g)
+        rowMask = .allocate(capacity: g)
+        rowMask.initialize(repeating: 0, count: g)
+        colMask = .allocate(capacity: g)
+        colMask.initialize(repeating: 0, count: g)
+        rowCount = .allocate(capacity: g)
+        rowCount.initialize(repeating: 0, count: g)
+        fenwick = .allocate(capacity: (g + 1) * (g + 1))
+        fenwick.initialize(repeating: 0, count: (g + 1) * (g + 1))
+        cpuEdges = .allocate(capacity: g + 1)
+        memEdges = .allocate(capacity: g + 1)
+        for k in 0...g {
+            cpuEdges[k] = Pool.edge(k, alloc.cpu)
+            memEdges[k] = Pool.edge(k, alloc.mem)
+        }
     }
 
-    /// Bucket of an amount: floor(x × 64 / cap), clamped to 0…63; exact integer arithmetic, so a bucket
-    /// boundary never depends on rounding.
-    @inline(__always) static func bucket(_ x: Int64, _ cap: Int64) -> Int {
+    deinit {
+        for i in 0..<gridSize {
+            rows[i].release()
+            cols[i].release()
+        }
+        rows.deallocate()
+        cols.deallocate()
+        cellGroups.deallocate()
+        rowMask.deallocate()
+        colMask.deallocate()
+        rowCount.deallocate()
+        fenwick.deallocate()
+        cpuEdges.deallocate()
+        memEdges.deallocate()
+    }
+
+    /// ceil(k × cap / 64) without overflow.
+    private static func edge(_ k: Int, _ cap: Int64) -> Int64 {
+        guard cap > 0 else { return 0 }
+        let p = cap.multipliedFullWidth(by: Int64(k))
+        let (q, r) = Int64(gridSize).dividingFullWidth(p)
+        return r > 0 ? q + 1 : q
+    }
+
+    /// Bucket of an amount: floor(x × 64 / cap), clamped to 0…63. A floating-point guess corrected against the
+    /// exact integer edges, so a boundary never depends on rounding.
+    @inline(__always) static func bucket(_ x: Int64, _ cap: Int64, _ edges: UnsafeMutablePointer<Int64>) -> Int {
         if cap <= 0 || x <= 0 { return 0 }
         if x >= cap { return gridSize - 1 }
-        let p = x.multipliedFullWidth(by: Int64(gridSize))
-        return Int(cap.dividingFullWidth(p).quotient)
+        var k = Int(Double(x) / Double(cap) * Double(gridSize))
+        k = min(max(k, 0), gridSize - 1)
+        while k < gridSize - 1 && edges[k + 1] <= x { k += 1 }
+        while k > 0 && edges[k] > x { k -= 1 }
+        return k
+    }
+
+    @inline(__always) func row(_ cpu: Int64) -> Int { Pool.bucket(cpu, alloc.cpu, cpuEdges) }
+    @inline(__always) func col(_ mem: Int64) -> Int { Pool.bucket(mem, alloc.mem, memEdges) }
+
+    func fenwickAdd(_ row: Int, _ col: Int, _ delta: Int32) {
+        var i = row + 1
+        while i <= gridSize {
+            var j = col + 1
+            while j <= gridSize {
+                fenwick[i &* (gridSize + 1) &+ j] &+= delta
+                j += j & -j
+            }
+            i += i & -i
+        }
+    }
+
+    /// Nodes in rows < `rows` and columns < `cols`.
+    @inline(__always) func prefix(_ rows: Int, _ cols: Int) -> Int {
+        var s = 0
+        var i = rows
+        while i > 0 {
+            var j = cols
+            while j > 0 {
+                s &+= Int(fenwick[i &* (gridSize + 1) &+ j])
+                j -= j & -j
+            }
+            i -= i & -i
+        }
+        return s
     }
 }
 
@@ -166,10 +248,10 @@ extension Placer {
             g = existing
             insertDescending(&groups[Int(g)].members, seq)
             let gr = groups[Int(g)]
-            pool.rows[Int(gr.row)][Int(gr.rowSlot)].count += 1
-            pool.cols[Int(gr.col)][Int(gr.colSlot)].count += 1
+            pool.rows[Int(gr.row)].base![Int(gr.rowSlot)].count += 1
+            pool.cols[Int(gr.col)].base![Int(gr.colSlot)].count += 1
         } else {
-            let r = Pool.bucket(free.cpu, pool.alloc.cpu), c = Pool.bucket(free.mem, pool.alloc.mem)
+            let r = pool.row(free.cpu), c = pool.col(free.mem)
             let group = Group(free: free, pool: pool.id, row: Int32(r), col: Int32(c), rowSlot: Int32(pool.rows[r].count),
                               colSlot: Int32(pool.cols[c].count), members: [seq])
             if let reuse = spareGroups.popLast() {
@@ -187,7 +269,7 @@ extension Placer {
             pool.groupOf[free] = g
         }
         let r = Int(groups[Int(g)].row), c = Int(groups[Int(g)].col)
-        pool.counts.add(r, c, 1)
+        pool.fenwickAdd(r, c, 1)
         pool.rowCount[r] += 1
         nodes[Int(seq)].group = g
     }
@@ -199,23 +281,23 @@ extension Placer {
         let gr = groups[Int(g)]
         let pool = pools[Int(gr.pool)]
         let r = Int(gr.row), c = Int(gr.col)
-        pool.counts.add(r, c, -1)
+        pool.fenwickAdd(r, c, -1)
         pool.rowCount[r] -= 1
         removeDescending(&groups[Int(g)].members, seq)
         guard groups[Int(g)].members.isEmpty else {
-            pool.rows[r][Int(gr.rowSlot)].count -= 1
-            pool.cols[c][Int(gr.colSlot)].count -= 1
+            pool.rows[r].base![Int(gr.rowSlot)].count -= 1
+            pool.cols[c].base![Int(gr.colSlot)].count -= 1
             return
         }
         // The group is empty: take it out of its row and column lists (swap-remove) and recycle its id.
         let lastR = pool.rows[r].removeLast()
         if lastR.group != g {
-            pool.rows[r][Int(gr.rowSlot)] = lastR
+            pool.rows[r].base![Int(gr.rowSlot)] = lastR
             groups[Int(lastR.group)].rowSlot = gr.rowSlot
         }
         let lastC = pool.cols[c].removeLast()
         if lastC.group != g {
-            pool.cols[c][Int(gr.colSlot)] = lastC
+            pool.cols[c].base![Int(gr.colSlot)] = lastC
             groups[Int(lastC.group)].colSlot = gr.colSlot
         }
         pool.cellGroups[r * gridSize + c] -= 1
@@ -235,11 +317,13 @@ extension Placer {
     func tally(_ pool: Pool, _ d: Vec, extDims: Int) -> Tally {
         var t = Tally(extDims: extDims)
         if d.hasExt { return tallyByScan(pool, d, &t) }
-        let rc = Pool.bucket(d.cpu, pool.alloc.cpu), rm = Pool.bucket(d.mem, pool.alloc.mem)
+        let rc = pool.row(d.cpu), rm = pool.col(d.mem)
         var cpuShort = 0, memShort = 0
         var bestCpu = Int64.min, bestMem = Int64.min
         // Row rc is the only row where cpu can go either way.
-        for e in pool.rows[rc] {
+        let row = pool.rows[rc]
+        for k in 0..<row.count {
+            let e = row.base![k]
             if d.cpu > 0 && e.cpu < d.cpu {
                 cpuShort &+= Int(e.count)
                 bestCpu = max(bestCpu, e.cpu)
@@ -249,24 +333,29 @@ extension Placer {
             }
         }
         if d.cpu > 0 && rc > 0 {
-            pool.rowCount.withUnsafeBufferPointer { rows in
-                for i in 0..<rc { cpuShort &+= rows[i] }
-            }
+            for i in 0..<rc { cpuShort &+= pool.rowCount[i] }
             if bestCpu == .min {
                 // The largest free cpu below the demand sits in the highest non-empty row under rc.
                 let masks = pool.rowMask
                 var i = rc - 1
                 while i >= 0 && masks[i] == 0 { i -= 1 }
-                if i >= 0 { for e in pool.rows[i] { bestCpu = max(bestCpu, e.cpu) } }
+                if i >= 0 {
+                    let r = pool.rows[i]
+                    for k in 0..<r.count { bestCpu = max(bestCpu, r.base![k].cpu) }
+                }
             }
         }
         if d.mem > 0 && rc + 1 < gridSize {
             // Rows above rc all have enough cpu: columns below rm are short on memory, column rm is partial.
-            memShort &+= pool.counts.prefix(gridSize, rm) &- pool.counts.prefix(rc + 1, rm)
+            memShort &+= pool.prefix(gridSize, rm) &- pool.prefix(rc + 1, rm)
             var partialBest = Int64.min
-            for e in pool.cols[rm] where e.other > rc && e.mem < d.mem {
-                memShort &+= Int(e.count)
-                partialBest = max(partialBest, e.mem)
+            let col = pool.cols[rm]
+            for k in 0..<col.count {
+                let e = col.base![k]
+                if e.other > rc && e.mem < d.mem {
+                    memShort &+= Int(e.count)
+                    partialBest = max(partialBest, e.mem)
+                }
             }
             if partialBest == .min && rm > 0 {
                 // Otherwise the largest free memory is in the highest column under rm with a row above rc.
@@ -274,7 +363,10 @@ extension Placer {
                 let masks = pool.colMask
                 var c = rm - 1
                 while c >= 0 && masks[c] & above == 0 { c -= 1 }
-                if c >= 0 { for e in pool.cols[c] where e.other > rc { partialBest = max(partialBest, e.mem) } }
+                if c >= 0 {
+                    let col = pool.cols[c]
+                    for k in 0..<col.count where col.base![k].other > rc { partialBest = max(partialBest, col.base![k].mem) }
+                }
             }
             bestMem = max(bestMem, partialBest)
         }
@@ -287,8 +379,10 @@ extension Placer {
     /// Demands with extended resources: look at every group of the pool (extended pools are small).
     private func tallyByScan(_ pool: Pool, _ d: Vec, _ t: inout Tally) -> Tally {
         var fit = 0
-        for row in pool.rows {
-            for e in row {
+        for i in 0..<gridSize {
+            let row = pool.rows[i]
+            for k in 0..<row.count {
+                let e = row.base![k]
                 let f = groups[Int(e.group)].free
                 if let s = d.firstShort(in: f) { t.note(s, Int(e.count), f.dim(s)) } else { fit += Int(e.count) }
             }
@@ -304,11 +398,10 @@ extension Placer {
     func search(_ pool: Pool, _ d: Vec, hosts: [Int32: Int]?, best: inout Candidate) {
         let a = pool.alloc
         let masks = pool.rowMask, edges = pow10Edges
-        let rc = Pool.bucket(d.cpu, a.cpu), rm = Pool.bucket(d.mem, a.mem)
+        let rc = pool.row(d.cpu), rm = pool.col(d.mem)
         let fromRm: UInt64 = UInt64.max << UInt64(rm)
         let s = strategy
         let fc = Scoring.frac(d.cpu, a.cpu), fm = Scoring.frac(d.mem, a.mem)
-        let dot = s == .dotproduct
         let kc = Scoring.p10(-fc), km = Scoring.p10(-fm)
         let wc = fc + Scoring.dotFloor, wm = fm + Scoring.dotFloor
 
@@ -331,7 +424,9 @@ extension Placer {
         }
 
         @inline(__always) func scan(_ i: Int, _ rl: Double) {
-            for e in pool.rows[i] {
+            let row = pool.rows[i]
+            for k in 0..<row.count {
+                let e = row.base![k]
                 if e.other < rm { continue }
                 if d.cpu > 0 && e.cpu < d.cpu { continue }
                 if d.mem > 0 && e.mem < d.mem { continue }

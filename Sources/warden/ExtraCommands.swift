@@ -1,4 +1,4 @@
-/// Commands added by later capabilities (plan, report, bench, workflow, explain, mcp).
+/// Commands of the later capabilities, one file per area so each grows on its own.
 enum ExtraCommands {
-    static let all: [Command] = []
+    static let all: [Command] = PlanCommands.all + BenchCommands.all + MCPCommands.all + PluginHostCommands.all + WorkflowCommands.all
 }

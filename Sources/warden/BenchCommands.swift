@@ -1,0 +1,4 @@
+/// (filled in by its capability)
+enum BenchCommands {
+    static let all: [Command] = []
+}

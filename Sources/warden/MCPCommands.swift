@@ -1,0 +1,4 @@
+/// (filled in by its capability)
+enum MCPCommands {
+    static let all: [Command] = []
+}

@@ -1,0 +1,4 @@
+/// (filled in by its capability)
+enum PlanCommands {
+    static let all: [Command] = []
+}

@@ -1,0 +1,4 @@
+/// (filled in by its capability)
+enum PluginHostCommands {
+    static let all: [Command] = []
+}

@@ -1,0 +1,4 @@
+/// (filled in by its capability)
+enum WorkflowCommands {
+    static let all: [Command] = []
+}
