@@ -362,9 +362,3 @@ public final class Server: @unchecked Sendable {
     }
 }
 
-/// Leader election for several serves on one PostgreSQL store (an advisory lock). SQLite has one serve.
-public protocol LeaderElection: AnyObject, Sendable {
-    var isLeader: Bool { get }
-    @discardableResult func tryAcquire() -> Bool
-    func resign()
-}

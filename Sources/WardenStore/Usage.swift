@@ -41,7 +41,8 @@ extension Store {
     /// Takes one token from the bucket `key` (refilling at `rate`); returns nil when taken, else the
     /// milliseconds until a token is available.
     public func takeToken(_ tx: SQLExecutor, key: String, rate: Rate, now: Int64 = Time.nowMs()) throws -> Int64? {
-        let row = try tx.queryOne("SELECT tokens, updated_ms FROM buckets WHERE key = ?", [.text(key)])
+        let lockClause = db.dialect == .postgres ? " FOR UPDATE" : ""
+        let row = try tx.queryOne("SELECT tokens, updated_ms FROM buckets WHERE key = ?\(lockClause)", [.text(key)])
         var tokens = Double(rate.burst)
         if let row, let t = row.double("tokens"), let at = row.int("updated_ms") {
             tokens = min(Double(rate.burst), t + Double(max(0, now - at)) / 1000 * rate.perSecond)
