@@ -19,7 +19,7 @@ extension Engine {
 
     /// Resolves `plugin[@version]` and the tool (the only tool when the plugin has one).
     public func resolve(_ spec: TaskSpec) throws(WardenError) -> (PluginRecord, PluginManifest.Tool) {
-        guard let p = try store.plugin(spec.plugin, version: spec.version) else {
+        guard let p = try plugin(spec.plugin, version: spec.version) else {
             let known = (try? store.plugins())?.map { "\($0.name)@\($0.version)" } ?? []
             throw WardenError.notFound("unknown plugin \(quoted(spec.plugin + (spec.version.map { "@\($0)" } ?? "")))",
                                        hint: known.isEmpty ? "no plugins are registered; see `warden plugin register`" : "registered: \(known.joined(separator: ", "))")
@@ -94,10 +94,10 @@ extension Engine {
                 return .failure(WardenError.notFound("--after: unknown task \(quoted(a))"))
             }
             var reject = rejection
-            if reject == nil {
+            let q = tenantConfig.quota
+            if reject == nil && (q.cpuMillis != nil || q.memoryBytes != nil || q.tasks != nil) {
                 // 3. Quotas: the tenant's non-terminal work plus this task.
                 let u = try store.usage(tx, tenant: t.tenant)
-                let q = tenantConfig.quota
                 if let cpu = q.cpuMillis, u.cpuMillis + t.resources.cpuMillis > cpu {
                     reject = (.unavailable, "quota: tenant \(t.tenant) would use cpu \(Quantity.formatCPU(u.cpuMillis + t.resources.cpuMillis)) of its \(Quantity.formatCPU(cpu))", "quota")
                 } else if let mem = q.memoryBytes, u.memoryBytes + t.resources.memoryBytes > mem {
@@ -121,6 +121,8 @@ extension Engine {
                 }
             }
             if let r = reject {
+                let outcome = r.code == .denied ? "denied" : (r.code == .dataError ? "invalid" : (r.rule ?? "rejected"))
+                try store.bump(tx, "warden_admissions_total", [("outcome", outcome)])
                 var rejected = t
                 rejected.state = .rejected
                 rejected.reason = r.reason
@@ -138,16 +140,17 @@ extension Engine {
             try store.insertTask(tx, t, actor: t.submitter, rule: needsApproval ? approvalRule : decision.rule,
                                  detail: ["admission": needsApproval ? "approval_required" : "admitted",
                                           "traceparent": .optional(t.traceparent)])
+            try store.bump(tx, "warden_admissions_total", [("outcome", needsApproval ? "approval_required" : "admitted")])
             if spans { try Tracer.insert(tx, name: "admit", task: t, startNs: started, endNs: Time.monotonicNs(), attributes: ["rule": t.rule ?? ""]) }
             // A dependency that already failed cancels the new task at once.
             for a in t.after {
                 if let dep = try store.task(tx, a), dep.state.isTerminal && dep.state != .succeeded {
-                    try store.transition(tx, t.id, to: .canceled, actor: "engine",
-                                         reason: "dependency \(a) ended \(dep.state.rawValue)")
-                    break
+                    let canceled = try store.transition(tx, t.id, to: .canceled, actor: "engine",
+                                                        reason: "dependency \(a) ended \(dep.state.rawValue)")
+                    return .success(Submission(task: canceled ?? t, existing: false))
                 }
             }
-            return .success(Submission(task: try store.task(tx, t.id) ?? t, existing: false))
+            return .success(Submission(task: t, existing: false))
           }
         } catch {
             // Two submissions with one key raced: the loser's insert hit the unique index. Return the winner.
@@ -159,11 +162,9 @@ extension Engine {
         }
         switch result {
         case .success(let s):
-            metrics.admission(s.existing ? "duplicate" : "admitted")
             notify(s.task.id)
             return s
         case .failure(let e):
-            metrics.admission(e.code == .denied ? "denied" : (e.code == .dataError ? "invalid" : (e.code == .noInput ? "unknown" : "rejected")))
             throw e
         }
     }

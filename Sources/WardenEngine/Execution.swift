@@ -34,7 +34,7 @@ extension Engine {
                 return Blocker(reason: "waiting for lock \(quoted(key)) held by \(holder)")
             }
         }
-        let plugin = try store.plugin(t.plugin, version: t.version)
+        let plugin = try? self.plugin(t.plugin, version: t.version)
         if let limit = plugin?.manifest.concurrency {
             let n = try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE plugin = ? AND version = ? AND state IN (?, ?)",
                                     [.text(t.plugin), .text(t.version)] + Self.activeStates)?.int("n") ?? 0
@@ -194,6 +194,10 @@ extension Engine {
             }
             if next != nil { try releaseLocks(tx, t.id) }
             let current = try next ?? store.task(tx, t.id)
+            if let r = outcome.report, r.reason != "exited" && r.reason != "cached" {
+                try store.bump(tx, "warden_sandbox_kills_total", [("reason", r.reason)])
+            }
+            try store.bump(tx, "warden_task_attempts_total", [("result", current?.state.rawValue ?? "unknown")])
             if config.spans, let n = current {
                 var attrs = ["outcome": n.state.rawValue, "attempt": String(t.attempts)]
                 if let r = outcome.report { attrs["reason"] = r.reason; attrs["wall_ms"] = String(r.wallMs) }
@@ -202,11 +206,7 @@ extension Engine {
             return current
         } ?? nil
         metrics.observe("warden_task_run_seconds", runSeconds)
-        if let r = outcome.report, r.reason != "exited" && r.reason != "cached" {
-            metrics.inc("warden_sandbox_kills_total", ["reason": r.reason])
-        }
         let final = result ?? ((try? store.task(t.id)) ?? t)
-        metrics.inc("warden_task_attempts_total", ["result": final.state.rawValue])
         if final.state.isTerminal {
             metrics.observe("warden_task_latency_seconds", Double(max(0, final.updatedAt - final.createdAt)) / 1000)
         }

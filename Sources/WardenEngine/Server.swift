@@ -247,14 +247,29 @@ public final class Server: @unchecked Sendable {
                 byID[t.id] = t
             }
             let outcome = placer.scheduleRound(pendingTasks)
+            // Per-plugin concurrency counts this round's placements too.
+            var active: [String: Int64] = [:]
             for d in outcome.placed {
                 guard placedCount < roundSize, let t = byID[d.task], let node = d.node else { continue }
+                let key = "\(t.plugin)@\(t.version)"
+                if let limit = (try? engine.plugin(t.plugin, version: t.version))??.manifest.concurrency {
+                    if active[key] == nil {
+                        active[key] = try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE plugin = ? AND version = ? AND state IN ('placed', 'running')",
+                                                      [.text(t.plugin), .text(t.version)])?.int("n") ?? 0
+                    }
+                    if active[key]! >= Int64(limit) {
+                        placer.release(taskID: t.id)
+                        explanations.append((t.id, "plugin \(t.plugin) is at its concurrency limit (\(limit) running)"))
+                        continue
+                    }
+                }
                 let owner = owners[node] ?? nil
                 guard let p = try engine.place(tx, t, node: node, owner: owner, explanation: d.explanation, now: now) else { continue }
                 if engine.config.spans {
                     try Tracer.insert(tx, name: "schedule", task: p, startNs: roundStart, endNs: Time.monotonicNs(), attributes: ["node": node])
                 }
                 placedCount += 1
+                active[key, default: 0] += 1
                 if node == localNode { placedHere.append(p) }
             }
             for d in outcome.waiting {

@@ -4,8 +4,8 @@
 /// anti-affinity are decided once per pool. Nodes with the same allocatable vector form a *shape*. Pools and
 /// shapes each have a grid: a task with no constraint and no anti-affinity in force asks the few shape grids,
 /// any other task the grids of its eligible pools. Inside a grid, nodes with the same free vector form a *group*
-/// (identical score, identical feasibility). Groups sit in a 128×128 grid over free cpu × free memory
-/// (bucket = 1/128 of the pool's allocatable in each dimension), listed twice: in the list of their row
+/// (identical score, identical feasibility). Groups sit in a g×g grid over free cpu × free memory (bucket =
+/// 1/g of the allocatable in each dimension; g = 16, 64 or 256 as the grid grows), listed twice: in the list of their row
 /// (sorted by free memory) and in the list of their column (sorted by free cpu). A 2-D Fenwick tree counts
 /// nodes per bucket and per-row totals are kept.
 ///
@@ -14,7 +14,14 @@
 /// placement reads a few short runs of a few pools instead of every node. Counting why nodes were rejected
 /// uses the same grid: buckets wholly on one side of the demand are counted from totals; only the row of the
 /// demand's cpu and the part of its memory column with enough cpu are read entry by entry.
-let gridSize = 256
+/// Grid resolutions: a grid starts coarse and is rebuilt finer as its pool grows, so a cluster of many small
+/// pools (say, a label unique to each node) stays small in memory, and a big pool keeps short rows.
+let gridSizes = [16, 64, 256]
+
+/// The resolution for a grid of `nodes` ready nodes: about 16 nodes per row or fewer.
+func gridSize(for nodes: Int) -> Int {
+    nodes <= 256 ? 16 : nodes <= 4096 ? 64 : 256
+}
 
 /// One group in a row or column list: what scans need, flat, so they read memory in order.
 struct LineEntry {
@@ -94,80 +101,108 @@ final class Grid {
     let labels: [String: String]?
     var ready = 0
     var notReady = 0
-    var groupOf: [Vec: Int32] = [:]
+    var groupOf = GroupMap()
     let rows: UnsafeMutablePointer<LineList>
     let cols: UnsafeMutablePointer<LineList>
     /// Nodes per row.
     let rowCount: UnsafeMutablePointer<Int>
-    /// A 2-D Fenwick tree of nodes per bucket: prefix sums in O(log² 128).
+    /// Per row, which of 64 column blocks hold a group (and how many), so a search skips a row whose memory
+    /// is all out of bounds without reading it.
+    let rowBlocks: UnsafeMutablePointer<UInt64>
+    let blockGroups: UnsafeMutablePointer<UInt32>
+    /// A 2-D Fenwick tree of nodes per bucket: prefix sums in O(log² g).
     let fenwick: UnsafeMutablePointer<Int32>
-    /// Smallest amount of each bucket: edge[k] = ceil(k × cap / 128), per dimension.
+    /// Smallest amount of each bucket: edge[k] = ceil(k × cap / g), per dimension.
     let cpuEdges: UnsafeMutablePointer<Int64>
     let memEdges: UnsafeMutablePointer<Int64>
 
-    init(id: Int32, alloc: Vec, labels: [String: String]?) {
+    /// Rows and columns of this grid.
+    let g: Int
+    /// Columns per block of `rowBlocks` (64 blocks a row at most).
+    let blockWidth: Int
+    /// 10^(k/g) for k = 0…g: the bucket edges of the exponential scores.
+    let pow10: UnsafeMutablePointer<Double>
+
+    init(id: Int32, alloc: Vec, labels: [String: String]?, size g: Int = gridSizes[0]) {
         self.id = id
         self.alloc = alloc
         self.labels = labels
-        let g = gridSize
+        self.g = g
+        blockWidth = max(1, g / 64)
+        pow10 = .allocate(capacity: g + 1)
+        for k in 0...g { pow10[k] = Scoring.p10(Double(k) / Double(g)) }
         rows = .allocate(capacity: g)
         rows.initialize(repeating: LineList(), count: g)
         cols = .allocate(capacity: g)
         cols.initialize(repeating: LineList(), count: g)
         rowCount = .allocate(capacity: g)
         rowCount.initialize(repeating: 0, count: g)
+        rowBlocks = .allocate(capacity: g)
+        rowBlocks.initialize(repeating: 0, count: g)
+        blockGroups = .allocate(capacity: g * 64)
+        blockGroups.initialize(repeating: 0, count: g * 64)
         fenwick = .allocate(capacity: (g + 1) * (g + 1))
         fenwick.initialize(repeating: 0, count: (g + 1) * (g + 1))
         cpuEdges = .allocate(capacity: g + 1)
         memEdges = .allocate(capacity: g + 1)
         for k in 0...g {
-            cpuEdges[k] = Grid.edge(k, alloc.cpu)
-            memEdges[k] = Grid.edge(k, alloc.mem)
+            cpuEdges[k] = Grid.edge(k, g, alloc.cpu)
+            memEdges[k] = Grid.edge(k, g, alloc.mem)
         }
     }
 
     deinit {
-        for i in 0..<gridSize {
+        for i in 0..<g {
             rows[i].release()
             cols[i].release()
         }
+        pow10.deallocate()
         rows.deallocate()
         cols.deallocate()
         rowCount.deallocate()
+        rowBlocks.deallocate()
+        blockGroups.deallocate()
         fenwick.deallocate()
         cpuEdges.deallocate()
         memEdges.deallocate()
     }
 
     /// ceil(k × cap / G) without overflow.
-    private static func edge(_ k: Int, _ cap: Int64) -> Int64 {
+    private static func edge(_ k: Int, _ g: Int, _ cap: Int64) -> Int64 {
         guard cap > 0 else { return 0 }
         let p = cap.multipliedFullWidth(by: Int64(k))
-        let (q, r) = Int64(gridSize).dividingFullWidth(p)
+        let (q, r) = Int64(g).dividingFullWidth(p)
         return r > 0 ? q + 1 : q
     }
 
     /// Bucket of an amount: floor(x × G / cap), clamped to 0…G−1. A floating-point guess corrected against the
     /// exact integer edges, so a boundary never depends on rounding.
-    @inline(__always) static func bucket(_ x: Int64, _ cap: Int64, _ edges: UnsafeMutablePointer<Int64>) -> Int {
+    @inline(__always) static func bucket(_ x: Int64, _ cap: Int64, _ g: Int, _ edges: UnsafeMutablePointer<Int64>) -> Int {
         if cap <= 0 || x <= 0 { return 0 }
-        if x >= cap { return gridSize - 1 }
-        var k = Int(Double(x) / Double(cap) * Double(gridSize))
-        k = min(max(k, 0), gridSize - 1)
-        while k < gridSize - 1 && edges[k + 1] <= x { k += 1 }
+        if x >= cap { return g - 1 }
+        var k = Int(Double(x) / Double(cap) * Double(g))
+        k = min(max(k, 0), g - 1)
+        while k < g - 1 && edges[k + 1] <= x { k += 1 }
         while k > 0 && edges[k] > x { k -= 1 }
         return k
     }
 
-    @inline(__always) func row(_ cpu: Int64) -> Int { Grid.bucket(cpu, alloc.cpu, cpuEdges) }
-    @inline(__always) func col(_ mem: Int64) -> Int { Grid.bucket(mem, alloc.mem, memEdges) }
+    @inline(__always) func row(_ cpu: Int64) -> Int { Grid.bucket(cpu, alloc.cpu, g, cpuEdges) }
+
+    func noteGroup(row r: Int, col c: Int, _ delta: Int32) {
+        let b = c / blockWidth
+        let k = r * 64 + b
+        blockGroups[k] = UInt32(Int64(blockGroups[k]) + Int64(delta))
+        if blockGroups[k] == 0 { rowBlocks[r] &= ~(1 << UInt64(b)) } else { rowBlocks[r] |= 1 << UInt64(b) }
+    }
+    @inline(__always) func col(_ mem: Int64) -> Int { Grid.bucket(mem, alloc.mem, g, memEdges) }
 
     func fenwickAdd(_ row: Int, _ col: Int, _ delta: Int32) {
         var i = row + 1
-        while i <= gridSize {
+        while i <= g {
             var j = col + 1
-            while j <= gridSize {
-                fenwick[i &* (gridSize + 1) &+ j] &+= delta
+            while j <= g {
+                fenwick[i &* (g + 1) &+ j] &+= delta
                 j += j & -j
             }
             i += i & -i
@@ -181,7 +216,7 @@ final class Grid {
         while i > 0 {
             var j = cols
             while j > 0 {
-                s &+= Int(fenwick[i &* (gridSize + 1) &+ j])
+                s &+= Int(fenwick[i &* (g + 1) &+ j])
                 j -= j & -j
             }
             i -= i & -i
@@ -190,13 +225,79 @@ final class Grid {
     }
 }
 
+/// Free vector → group, per grid: open addressing with a cheap multiplicative hash (the general-purpose
+/// Dictionary spends most of its time seeding SipHash here). Keys are compared through the groups array.
+struct GroupMap {
+    private var slots: [Int32] = Array(repeating: -1, count: 16)
+    private var used = 0
+
+    @inline(__always) private static func hash(_ v: Vec) -> Int {
+        var h = UInt64(bitPattern: v.cpu) &* 0x9E37_79B9_7F4A_7C15
+        h ^= UInt64(bitPattern: v.mem) &* 0xC2B2_AE3D_27D4_EB4F
+        for x in v.ext { h = (h ^ UInt64(bitPattern: x)) &* 0x1656_67B1_9E37_79F9 }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
+    }
+
+    func find(_ v: Vec, _ groups: [Group]) -> Int32? {
+        let mask = slots.count - 1
+        var i = GroupMap.hash(v) & mask
+        while true {
+            let g = slots[i]
+            if g < 0 { return nil }
+            if groups[Int(g)].free == v { return g }
+            i = (i + 1) & mask
+        }
+    }
+
+    mutating func insert(_ v: Vec, _ g: Int32, _ groups: [Group]) {
+        if (used + 1) * 2 > slots.count { grow(groups) }
+        let mask = slots.count - 1
+        var i = GroupMap.hash(v) & mask
+        while slots[i] >= 0 { i = (i + 1) & mask }
+        slots[i] = g
+        used += 1
+    }
+
+    /// Removes `g` (whose free vector is `v`), shifting later entries of its run back (no tombstones).
+    mutating func remove(_ v: Vec, _ g: Int32, _ groups: [Group]) {
+        let mask = slots.count - 1
+        var i = GroupMap.hash(v) & mask
+        while slots[i] != g { i = (i + 1) & mask }
+        slots[i] = -1
+        used -= 1
+        var j = (i + 1) & mask
+        while slots[j] >= 0 {
+            let h = GroupMap.hash(groups[Int(slots[j])].free) & mask
+            // Move slots[j] into the hole when its home is not in (i, j] (cyclically).
+            let inRange = i <= j ? (h > i && h <= j) : (h > i || h <= j)
+            if !inRange {
+                slots[i] = slots[j]
+                slots[j] = -1
+                i = j
+            }
+            j = (j + 1) & mask
+        }
+    }
+
+    private mutating func grow(_ groups: [Group]) {
+        let old = slots
+        slots = Array(repeating: -1, count: old.count * 2)
+        used = 0
+        let mask = slots.count - 1
+        for g in old where g >= 0 {
+            var i = GroupMap.hash(groups[Int(g)].free) & mask
+            while slots[i] >= 0 { i = (i + 1) & mask }
+            slots[i] = g
+            used += 1
+        }
+    }
+}
+
 struct PoolKey: Hashable {
     var alloc: Vec
     var labels: [String: String]
 }
 
-/// 10^(k/G) for k = 0…G: the bucket edges of the exponential scores.
-let pow10Edges: [Double] = (0...gridSize).map { Scoring.p10(Double($0) / Double(gridSize)) }
 
 /// Nodes where a demand does not fit, by first short dimension, with the largest free amount among them; and
 /// how many fit. Extended dimensions get arrays only when the demand uses one, so the common case allocates
@@ -223,8 +324,8 @@ struct Tally {
         }
     }
 
+    /// Adds the rejections of `o` (not its fit count: the caller adjusts that for anti-affinity).
     mutating func merge(_ o: Tally) {
-        fit += o.fit
         if o.cpuShort > 0 { note(0, o.cpuShort, o.cpuBest) }
         if o.memShort > 0 { note(1, o.memShort, o.memBest) }
         for k in 0..<o.extShort.count where o.extShort[k] > 0 { note(2 + k, o.extShort[k], o.extBest[k]) }
@@ -266,7 +367,7 @@ extension Placer {
 
     private func gridAdd(_ seq: Int32, _ free: Vec, _ pool: Grid) -> Int32 {
         let g: Int32
-        if let existing = pool.groupOf[free] {
+        if let existing = pool.groupOf.find(free, groups) {
             g = existing
             insertDescending(&groups[Int(g)].members, seq)
             let r = Int(groups[Int(g)].row), c = Int(groups[Int(g)].col)
@@ -274,22 +375,53 @@ extension Placer {
             pool.cols[c].base![pool.cols[c].find(free.cpu, g, byCpu: true)].count += 1
         } else {
             let r = pool.row(free.cpu), c = pool.col(free.mem)
-            let group = Group(free: free, grid: pool.id, row: Int32(r), col: Int32(c), members: [seq])
             if let reuse = spareGroups.popLast() {
+                // Reuse the slot and its members array (empty, with capacity): no allocation.
                 g = reuse
-                groups[Int(g)] = group
+                groups[Int(g)].free = free
+                groups[Int(g)].grid = pool.id
+                groups[Int(g)].row = Int32(r)
+                groups[Int(g)].col = Int32(c)
+                groups[Int(g)].members.append(seq)
             } else {
                 g = Int32(groups.count)
-                groups.append(group)
+                groups.append(Group(free: free, grid: pool.id, row: Int32(r), col: Int32(c), members: [seq]))
             }
             pool.rows[r].insert(LineEntry(cpu: free.cpu, mem: free.mem, count: 1, group: g, other: Int32(c)), byCpu: false)
             pool.cols[c].insert(LineEntry(cpu: free.cpu, mem: free.mem, count: 1, group: g, other: Int32(r)), byCpu: true)
-            pool.groupOf[free] = g
+            pool.groupOf.insert(free, g, groups)
+            pool.noteGroup(row: r, col: c, 1)
         }
         let r = Int(groups[Int(g)].row), c = Int(groups[Int(g)].col)
         pool.fenwickAdd(r, c, 1)
         pool.rowCount[r] += 1
         return g
+    }
+
+    /// Replaces a grid by a finer one when its pool has grown (same groups, new buckets).
+    func regrid(_ id: Int32) {
+        let old = pools[Int(id)]
+        let size = gridSize(for: old.ready)
+        guard size > old.g else { return }
+        let new = Grid(id: id, alloc: old.alloc, labels: old.labels, size: size)
+        new.ready = old.ready
+        new.notReady = old.notReady
+        new.groupOf = old.groupOf
+        for i in 0..<old.g {
+            let row = old.rows[i]
+            for k in 0..<row.count {
+                let e = row.base![k]
+                let r = new.row(e.cpu), c = new.col(e.mem)
+                groups[Int(e.group)].row = Int32(r)
+                groups[Int(e.group)].col = Int32(c)
+                new.rows[r].insert(LineEntry(cpu: e.cpu, mem: e.mem, count: e.count, group: e.group, other: Int32(c)), byCpu: false)
+                new.cols[c].insert(LineEntry(cpu: e.cpu, mem: e.mem, count: e.count, group: e.group, other: Int32(r)), byCpu: true)
+                new.noteGroup(row: r, col: c, 1)
+                new.fenwickAdd(r, c, e.count)
+                new.rowCount[r] += Int(e.count)
+            }
+        }
+        pools[Int(id)] = new
     }
 
     private func gridRemove(_ seq: Int32, _ g: Int32) {
@@ -309,7 +441,8 @@ extension Placer {
         // The group is empty: take it out of its row and column lists and recycle its id.
         pool.rows[r].remove(at: ri)
         pool.cols[c].remove(at: ci)
-        pool.groupOf[gr.free] = nil
+        pool.noteGroup(row: r, col: c, -1)
+        pool.groupOf.remove(gr.free, g, groups)
         spareGroups.append(g)
     }
 
@@ -350,9 +483,9 @@ extension Placer {
                 }
             }
         }
-        if d.mem > 0 && rc + 1 < gridSize {
+        if d.mem > 0 && rc + 1 < pool.g {
             // Rows above rc all have enough cpu: columns below rm are short on memory, column rm is partial.
-            memShort &+= pool.prefix(gridSize, rm) &- pool.prefix(rc + 1, rm)
+            memShort &+= pool.prefix(pool.g, rm) &- pool.prefix(rc + 1, rm)
             let above = pool.cpuEdges[rc + 1]
             var partialBest = Int64.min
             let col = pool.cols[rm]
@@ -385,7 +518,7 @@ extension Placer {
     /// Demands with extended resources: look at every group of the pool (extended pools are small).
     private func tallyByScan(_ pool: Grid, _ d: Vec, _ t: inout Tally) -> Tally {
         var fit = 0
-        for i in 0..<gridSize {
+        for i in 0..<pool.g {
             let row = pool.rows[i]
             for k in 0..<row.count {
                 let e = row.base![k]
@@ -403,7 +536,7 @@ extension Placer {
     /// anti-affinity group when the pool has no such label (each node is then its own domain).
     func search(_ pool: Grid, _ d: Vec, hosts: [Int32: Int]?, best: inout Candidate) {
         let a = pool.alloc
-        let edges = pow10Edges
+        let edges = pool.pow10, gridSize = pool.g
         let rc = pool.row(d.cpu), rm = pool.col(d.mem)
         let s = strategy
         let fc = Scoring.frac(d.cpu, a.cpu), fm = Scoring.frac(d.mem, a.mem)
@@ -465,23 +598,31 @@ extension Placer {
             }
         }
 
+        let bw = pool.blockWidth
+        let fromBlock: UInt64 = UInt64.max << UInt64(rm / bw)
         if s == .spread {
             // Rows from the top: the bound grows as rows go down.
             let minCol = colLB(gridSize - 1)
             var i = gridSize - 1
             while i >= rc {
                 defer { i -= 1 }
-                if pool.rowCount[i] == 0 { continue }
+                let blocks = pool.rowBlocks[i] & fromBlock
+                if blocks == 0 { continue }
                 let rl = rowLB(i)
                 if best.found && rl + minCol > best.cost + best.slack { break }
+                // The best column bound of the row is at the top of its highest block.
+                if best.found && rl + colLB((63 - blocks.leadingZeroBitCount) * bw + bw - 1) > best.cost + best.slack { continue }
                 scan(i, rl)
             }
         } else {
             let minCol = colLB(rm)
             for i in rc..<gridSize {
-                if pool.rowCount[i] == 0 { continue }
+                let blocks = pool.rowBlocks[i] & fromBlock
+                if blocks == 0 { continue }
                 let rl = rowLB(i)
                 if best.found && rl + minCol > best.cost + best.slack { break }
+                // The best column bound of the row is at the start of its lowest block (not below rm).
+                if best.found && rl + colLB(max(rm, blocks.trailingZeroBitCount * bw)) > best.cost + best.slack { continue }
                 scan(i, rl)
             }
         }

@@ -59,8 +59,11 @@ public final class Placer {
     /// Reservations held by waiting tasks (see `scheduleRound`).
     var holds = 0
 
-    public init(strategy: Strategy = .binpack) {
+    /// `expectedTasks`: how many tasks may be placed at once, a capacity hint (growing the task table costs a
+    /// rehash of every task id).
+    public init(strategy: Strategy = .binpack, expectedTasks: Int = 0) {
         self.strategy = strategy
+        allocations.reserveCapacity(expectedTasks)
     }
 
     // MARK: nodes
@@ -216,6 +219,8 @@ public final class Placer {
         if e.ready {
             pools[Int(p)].ready += 1
             pools[Int(sh)].ready += 1
+            if gridSize(for: pools[Int(p)].ready) > pools[Int(p)].g { regrid(p) }
+            if gridSize(for: pools[Int(sh)].ready) > pools[Int(sh)].g { regrid(sh) }
             addToIndex(seq)
         } else {
             pools[Int(p)].notReady += 1
@@ -299,7 +304,7 @@ public final class Placer {
                                      nodesFit: 0, reasons: [])
         }
         let d = dims.vec(demand.resources)
-        let constraints = demand.constraints.sorted { $0.key < $1.key }
+        let constraints = demand.constraints.isEmpty ? [] : demand.constraints.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let affKey = demand.antiAffinity.map { AffinityKey(group: demand.group, key: $0) }
         let aff = affKey.flatMap { affinity[$0] }
         var total = Tally(extDims: d.hasExt ? dims.names.count : 0)

@@ -44,7 +44,7 @@ public enum ScheduleBench {
         let w = workload(nodes: nodes, tasks: tasks)
         let clock = ContinuousClock()
 
-        let placer = Placer(strategy: strategy)
+        let placer = Placer(strategy: strategy, expectedTasks: tasks)
         for (spec, ready) in w.nodes { placer.upsertNode(spec, ready: ready) }
         let batch = 1000
         var batchMs: [Double] = []

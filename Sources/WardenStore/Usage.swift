@@ -19,13 +19,13 @@ extension Store {
         let live: Int64 = wasLive == isLive ? 0 : (isLive ? 1 : -1)
         let q: Int64 = (from.map(Self.waits) ?? false) == Self.waits(to) ? 0 : (Self.waits(to) ? 1 : -1)
         guard live != 0 || q != 0 else { return }
-        for t in [tenant, "*"] {
-            try tx.execute("""
-                INSERT INTO usage (tenant, cpu_m, mem_b, tasks, queued) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (tenant) DO UPDATE SET cpu_m = usage.cpu_m + excluded.cpu_m, mem_b = usage.mem_b + excluded.mem_b,
-                tasks = usage.tasks + excluded.tasks, queued = usage.queued + excluded.queued
-                """, [.text(t), .int(live * resources.cpuMillis), .int(live * resources.memoryBytes), .int(live), .int(q)])
-        }
+        // The tenant's row and the total row, in one statement.
+        let c = live * resources.cpuMillis, m = live * resources.memoryBytes
+        try tx.execute("""
+            INSERT INTO usage (tenant, cpu_m, mem_b, tasks, queued) VALUES (?, ?, ?, ?, ?), ('*', ?, ?, ?, ?)
+            ON CONFLICT (tenant) DO UPDATE SET cpu_m = usage.cpu_m + excluded.cpu_m, mem_b = usage.mem_b + excluded.mem_b,
+            tasks = usage.tasks + excluded.tasks, queued = usage.queued + excluded.queued
+            """, [.text(tenant), .int(c), .int(m), .int(live), .int(q), .int(c), .int(m), .int(live), .int(q)])
     }
 
     public func usage(_ tx: SQLExecutor, tenant: String) throws -> Usage {
@@ -52,5 +52,18 @@ extension Store {
         try tx.execute("INSERT INTO buckets (key, tokens, updated_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms",
                        [.text(key), .double(left), .int(now)])
         return taken ? nil : Int64(((1 - tokens) / rate.perSecond * 1000).rounded(.up))
+    }
+}
+
+extension Store {
+    /// Adds to a durable counter (`name{label="v",…}`), inside the caller's transaction.
+    public func bump(_ tx: SQLExecutor, _ name: String, _ labels: [(String, String)] = [], by n: Int64 = 1) throws {
+        let key = labels.isEmpty ? name : "\(name){\(labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ","))}"
+        try tx.execute("INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value",
+                       [.text(key), .int(n)])
+    }
+
+    public func counters() throws(WardenError) -> [(key: String, value: Int64)] {
+        try read { tx in try tx.query("SELECT key, value FROM counters ORDER BY key", []).map { ($0.text("key") ?? "", $0.int("value") ?? 0) } }
     }
 }
