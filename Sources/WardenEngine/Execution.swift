@@ -173,11 +173,11 @@ extension Engine {
             case .succeeded(let value):
                 next = try store.transition(tx, t.id, to: .succeeded, expect: [.running], actor: config.instance,
                                             set: ["result": .json(value), "report": .json(report), "lease_owner": .null, "lease_expires": .null, "reason": .null],
-                                            epoch: t.leaseEpoch, at: now)
+                                            detail: ["attempt": .int(Int64(t.attempts)), "report": report ?? .null], epoch: t.leaseEpoch, at: now)
             case .failed(let reason, let retryable):
                 guard let failed = try store.transition(tx, t.id, to: .failed, expect: [.running], actor: config.instance, reason: reason,
                                                         set: ["report": .json(report), "lease_owner": .null, "lease_expires": .null],
-                                                        detail: ["retryable": .bool(retryable), "attempt": .int(Int64(t.attempts))],
+                                                        detail: ["retryable": .bool(retryable), "attempt": .int(Int64(t.attempts)), "report": report ?? .null],
                                                         epoch: t.leaseEpoch, at: now)
                 else { break }
                 if retryable && failed.attempts <= failed.maxRetries {

@@ -174,6 +174,7 @@ public final class Server: @unchecked Sendable {
                 _ = wake.wait(timeoutMs: 500)
                 continue
             }
+            engine.advanceWorkflows()
             let placed = (try? scheduleRound()) ?? 0
             if placed > 0 { work.signal() }
             // More may be placeable at once after a full round; otherwise sleep until woken or the next backoff.

@@ -161,8 +161,29 @@ public enum Planner {
         }
         if best.count > lower && p.n <= 2000 { consider(p.binCentricDotProduct(), "bin-centric dot product") }
 
-        // 3. Local search: empty the lightest bin while budgets last.
         var stopped = best.count <= lower ? "lower bound met" : "budget"
+        var proved = false
+        // Exact answers where the structure allows: pairs only (maximum matching), or bins that must be nearly
+        // full (bin completion against the waste the lower bound leaves).
+        if best.count > lower && p.atMostTwoPerBin, let pairs = p.pairPacking(deadline: deadline) {
+            consider(pairs, "maximum matching (at most two tasks fit a node)")
+            lower = max(lower, pairs.count)
+            proved = true
+            log?("matching: optimal \(pairs.count)")
+        }
+        func complete(nodeLimit: Int) {
+            while best.count > lower && !deadline.passed {
+                let (bins, done) = p.binCompletion(bins: lower, nodeLimit: nodeLimit, deadline: deadline)
+                log?("bin completion into \(lower): \(bins.map { "found \($0.count)" } ?? (done ? "none exists" : "gave up"))")
+                if let bins { consider(bins, "bin completion") }
+                guard bins == nil, done else { return }
+                lower += 1
+                proved = true
+            }
+        }
+        complete(nodeLimit: 200_000)
+
+        // 3. Local search: empty the lightest bin while budgets last.
         if best.count > lower {
             let budget = max(2000, min(200_000, 40_000_000 / max(1, p.n)))
             var ls = BinElimination(p, bins: best, seed: 0x9E3779B97F4A7C15)
@@ -173,7 +194,9 @@ public enum Planner {
                 let victims = ls.bins.indices.sorted { weights[$0] != weights[$1] ? weights[$0] < weights[$1] : $0 < $1 }
                 for victim in victims.prefix(3) {
                     var attempt = ls
-                    if attempt.eliminate(victim, budget: budget, deadline: deadline) {
+                    let ok = attempt.eliminate(victim, budget: budget, deadline: deadline)
+                    log?("local search from \(ls.bins.count) bins, victim \(victim): \(ok ? "done" : "failed") at iteration \(attempt.iteration)")
+                    if ok {
                         ls = attempt
                         consider(ls.bins, "local search")
                         improved = true
@@ -181,24 +204,23 @@ public enum Planner {
                     }
                     ls.iteration = attempt.iteration
                     ls.rng = attempt.rng
-                    if deadline.passed { stopped = "time limit"; break outer }
+                    if deadline.passed { break outer }
                 }
             }
-            if best.count <= lower { stopped = "lower bound met" }
         }
 
-        // 4. Exact search on small instances: a better packing, or a proof that ours is optimal.
+        // 4. Exact search: a better packing, or a proof that ours is optimal.
+        complete(nodeLimit: 3_000_000)
         if best.count > lower && p.n <= 60 && !deadline.passed {
-            let (bins, complete) = p.branchAndBound(upper: best.count, lower: lower, nodeLimit: 3_000_000, deadline: deadline)
+            let (bins, done) = p.branchAndBound(upper: best.count, lower: lower, nodeLimit: 3_000_000, deadline: deadline)
             if let bins { consider(bins, "branch and bound") }
-            if complete {
+            if done {
                 lower = best.count
-                stopped = "proved optimal (exhaustive search)"
-            } else if deadline.passed {
-                stopped = "time limit"
+                proved = true
             }
         }
-        if best.count <= lower && !stopped.hasPrefix("proved") { stopped = "lower bound met" }
+        if best.count <= lower { stopped = proved && best.count > bounds.bound ? "proved optimal (exhaustive search)" : "lower bound met" }
+        else if deadline.passed { stopped = "time limit" }
         return Solution(bins: best, lowerBound: lower, ffd: ffd.count, method: method, stopped: stopped, bounds: bounds)
     }
 
