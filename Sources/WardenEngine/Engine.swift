@@ -151,7 +151,11 @@ public final class Engine: @unchecked Sendable {
         return p
     }
 
-    func notify(_ id: String) { onChange?(id) }
+    /// Tells whoever waits on `id` (and, on PostgreSQL, every other process) that something changed.
+    func notify(_ id: String) {
+        onChange?(id)
+        if store.db.dialect == .postgres { store.db.notify("warden_wake", id) }
+    }
 }
 
 /// Agent plugins get an MCP socket inside their sandbox (DESIGN §5a); the MCP module implements this.

@@ -55,10 +55,12 @@ public final class Server: @unchecked Sendable {
     public func start() throws(WardenError) {
         let swept = Sandbox.shared.sweep()
         if swept > 0 { log?("removed \(swept) cgroup(s) left by a crashed warden") }
-        try engine.registerNode()
-        // Leases held by an earlier process on this node died with it: apply the lease rules now, not in 5 s.
-        let recovered = recoverOwnNode()
-        if recovered > 0 { log?("recovered \(recovered) task(s) held by the previous process on node \(engine.config.node)") }
+        if options.execute {
+            try engine.registerNode()
+            // Leases held by an earlier process on this node died with it: apply the lease rules now, not in 5 s.
+            let recovered = recoverOwnNode()
+            if recovered > 0 { log?("recovered \(recovered) task(s) held by the previous process on node \(engine.config.node)") }
+        }
 
         if options.controlSocket {
             let c = try ControlServer(stateDir: options.stateDir)
@@ -73,6 +75,12 @@ public final class Server: @unchecked Sendable {
             previous?(id)
             self?.control?.changed(id)
             self?.wake.signal()
+        }
+        // Other machines' submissions and placements arrive as NOTIFY on PostgreSQL.
+        engine.store.db.listen("warden_wake") { [weak self] id in
+            self?.wake.signal()
+            self?.work.signal()
+            self?.control?.changed(id)
         }
         startThread { [self] in heartbeatLoop() }
         if options.schedule { startThread { [self] in scheduleLoop() } }
@@ -148,8 +156,15 @@ public final class Server: @unchecked Sendable {
 
     func heartbeatLoop() {
         var lastSweep: UInt64 = 0
+        var lastBeat = Time.monotonicNs()
         while !isStopping {
-            let alive = (try? engine.store.heartbeat(node: engine.config.node, owner: engine.config.instance, leaseMs: engine.config.leaseMs)) ?? true
+            let beat: Bool? = options.execute ? try? engine.store.heartbeat(node: engine.config.node, owner: engine.config.instance, leaseMs: engine.config.leaseMs) : true
+            if beat != nil { lastBeat = Time.monotonicNs() }
+            if beat == nil && Time.monotonicNs() - lastBeat > UInt64(engine.config.leaseMs) * 1_000_000 {
+                // Cut off from the store past our lease: our tasks are being re-run elsewhere. Stop them here.
+                for id in engine.runningIDs { engine.killLocal(id, why: "lease lost: store unreachable") }
+            }
+            let alive = beat ?? true
             if !alive {
                 // Another process registered this node name: our leases are no longer ours. Stop executing.
                 log?("node \(engine.config.node) was taken over by another process; stopping")

@@ -31,7 +31,7 @@ extension PlanReport {
         case .nodes:
             h += "<div class=\"sub\">\(nodes.count) nodes, strategy \(esc(strategy?.rawValue ?? "binpack")); \(esc(method))</div>\n"
         case .shape:
-            let shape = nodes.first.map { "\(Quantity.formatCPU($0.spec.capacity.cpuMillis)) cpu, \(Quantity.formatBytes($0.spec.capacity.memoryBytes)) memory" } ?? "the node shape"
+            let shape = nodes.first.map { "\(formatCores($0.spec.capacity.cpuMillis)) cpu, \(Quantity.formatBytes($0.spec.capacity.memoryBytes)) memory" } ?? "the node shape"
             h += "<div class=\"sub\">Nodes of \(esc(shape)); \(esc(method))\(stopped.map { "; stopped: " + esc($0) } ?? "")</div>\n"
         }
         h += "<div class=\"cards\">\n"
@@ -41,7 +41,7 @@ extension PlanReport {
                   note: nodesUsed == lowerBound ? "optimal" : "gap ≤ \(nodesUsed - lowerBound)")
         if let ffdNodes { h += card("first-fit decreasing", String(ffdNodes), "", note: "baseline") }
         for d in dimensions { h += card("\(d) utilization", PlanReport.pct(utilization[d] ?? 0), "") }
-        h += card("stranded cpu", Quantity.formatCPU(stranded.cpuMillis), stranded.cpuMillis > 0 ? "warn" : "ok",
+        h += card("stranded cpu", formatCores(stranded.cpuMillis), stranded.cpuMillis > 0 ? "warn" : "ok",
                   note: "\(stranded.cpuNodes) nodes out of memory")
         h += card("stranded memory", Quantity.formatBytes(stranded.memoryBytes), stranded.memoryBytes > 0 ? "warn" : "ok",
                   note: "\(stranded.memoryNodes) nodes out of cpu")
@@ -108,7 +108,7 @@ extension PlanReport {
         }
     }
 
-    private func format(_ v: Int64, _ d: String) -> String { formatAmount(v, d) }
+    private func format(_ v: Int64, _ d: String) -> String { d == "cpu" ? formatCores(v) : formatAmount(v, d) }
 
     /// An SVG bar: the allocated share filled, the rest grey.
     private func bar(used: Int64, cap: Int64, color: String, width: Int) -> String {

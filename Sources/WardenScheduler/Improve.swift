@@ -112,15 +112,26 @@ struct BinElimination {
         pending = left
     }
 
+    /// The largest free amount of any bin, per dimension: an item larger in some dimension fits nowhere.
+    func maxFree() -> [Int64] {
+        var m = [Int64](repeating: 0, count: p.dims)
+        for l in load { for k in 0..<p.dims { m[k] = max(m[k], p.cap[k] - l[k]) } }
+        return m
+    }
+
     /// (2) A pending item enters bin b once an item of b moves to another bin where it fits directly.
     mutating func ejectionChain() -> Bool {
         let start = rng.below(max(1, bins.count))
+        let room = maxFree()
         for pi in pending.indices {
             let i = pending[pi]
             for off in 0..<bins.count {
                 let b = (start + off) % bins.count
                 if isTabu(i, b) { continue }
                 for a in bins[b] where fits(b, in1: i, out1: a) {
+                    var movable = true
+                    for k in 0..<p.dims where p.s(Int(a), k) > room[k] { movable = false; break }
+                    if !movable { continue }
                     for b2 in bins.indices where b2 != b && !isTabu(a, b2) && fits(b2, in1: a) {
                         remove(a, b)
                         add(a, b2)

@@ -159,7 +159,7 @@ public struct PlanReport: Sendable {
 
     func amount(_ r: Resources, _ dim: String) -> String {
         switch dim {
-        case "cpu": return Quantity.formatCPU(r.cpuMillis)
+        case "cpu": return formatCores(r.cpuMillis)
         case "memory": return Quantity.formatBytes(r.memoryBytes)
         default: return String(r.extended[dim, default: 0])
         }
@@ -173,7 +173,7 @@ public struct PlanReport: Sendable {
             lines.append("plan: \(placements.count)/\(total) tasks placed on \(nodesUsed) of \(nodes.count) nodes (\(strategy?.rawValue ?? "binpack"))")
             lines.append("nodes used: \(nodesUsed), lower bound \(lowerBound)")
         case .shape:
-            let shape = nodes.first.map { "\(Quantity.formatCPU($0.spec.capacity.cpuMillis)) cpu, \(Quantity.formatBytes($0.spec.capacity.memoryBytes)) memory" } ?? "the shape"
+            let shape = nodes.first.map { "\(formatCores($0.spec.capacity.cpuMillis)) cpu, \(Quantity.formatBytes($0.spec.capacity.memoryBytes)) memory" } ?? "the shape"
             lines.append("plan: \(placements.count)/\(total) tasks fit on \(nodesUsed) nodes of \(shape)")
             var b = "nodes needed: \(nodesUsed), lower bound \(lowerBound)"
             b += nodesUsed == lowerBound ? " (optimal)" : " (at most \(nodesUsed - lowerBound) more than optimal)"
@@ -182,7 +182,7 @@ public struct PlanReport: Sendable {
             lines.append("method: \(method)\(stopped.map { "; stopped: \($0)" } ?? "")")
         }
         lines.append("utilization: " + dimensions.map { "\($0) \(PlanReport.pct(utilization[$0] ?? 0))" }.joined(separator: ", "))
-        lines.append("stranded: \(Quantity.formatCPU(stranded.cpuMillis)) cpu on \(stranded.cpuNodes) nodes with too little memory for any task, "
+        lines.append("stranded: \(formatCores(stranded.cpuMillis)) cpu on \(stranded.cpuNodes) nodes with too little memory for any task, "
             + "\(Quantity.formatBytes(stranded.memoryBytes)) memory on \(stranded.memoryNodes) nodes with too little cpu")
         if !nodes.isEmpty {
             lines.append("")

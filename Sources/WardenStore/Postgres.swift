@@ -235,7 +235,7 @@ public final class PostgresDatabase: Database, @unchecked Sendable {
     }
 
     /// NOTIFY outside any transaction (wakes agents and waiters on other machines).
-    public func notify(_ channel: String, _ payload: String = "") {
+    public func notify(_ channel: String, _ payload: String) {
         _ = try? read { tx in try tx.query("SELECT pg_notify(?, ?)", [.text(channel), .text(payload)]) }
     }
 

@@ -10,7 +10,13 @@ chown postgres:postgres "$DIR"
 PORT=${PG_PORT:-$(( 20000 + RANDOM % 20000 ))}
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres -A trust >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "-k $DIR -p $PORT -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300" start >/dev/null
+# PG_EXTRA_NET=10.77.0.1/24 also listens on that address and trusts its subnet (test-only network namespaces).
+LISTEN=127.0.0.1
+if [ -n "${PG_EXTRA_NET:-}" ]; then
+  LISTEN="127.0.0.1,${PG_EXTRA_NET%/*}"
+  echo "host all all $(python3 -c "import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1], strict=False))" "$PG_EXTRA_NET") trust" >>"$DIR/data/pg_hba.conf"
+fi
+as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "-k $DIR -p $PORT -c listen_addresses=$LISTEN -c fsync=on -c max_connections=300" start >/dev/null
 stop() { as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap stop EXIT
 export PG_PORT=$PORT PG_SOCKET_DIR=$DIR
