@@ -132,7 +132,8 @@ public final class MCPFrontDoor: @unchecked Sendable {
             return
         }
         let rawID = o["id"]
-        let id: JSONValue? = rawID.flatMap { RPC.isValidID($0) ? $0 : nil }
+        var id: JSONValue?   // (not `flatMap { … : nil }`: JSONValue is nil-literal-expressible)
+        if let r = rawID, RPC.isValidID(r) { id = r }
         guard o["jsonrpc"] == "2.0" else {
             out.send(RPC.error(id: id, RPCError(RPCError.invalidRequest, "Invalid Request: \"jsonrpc\" must be \"2.0\"")))
             return
