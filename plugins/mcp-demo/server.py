@@ -14,6 +14,7 @@ except ImportError:  # mcp 1.x
 
 server = FastMCP("mcp-demo")
 INSTANCE = uuid.uuid4().hex  # changes when the server process is restarted
+CANCELLED = 0  # sleeps canceled by the client (notifications/cancelled)
 
 
 @server.tool()
@@ -24,8 +25,9 @@ def add(a: int, b: int) -> int:
 
 @server.tool()
 def whoami() -> dict:
-    """Where the server runs: its instance id (new on every start), pid, uid and working directory."""
-    return {"instance": INSTANCE, "pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd()}
+    """Where the server runs: its instance id (new on every start), pid, uid, working directory, and how
+    many sleeps the client canceled."""
+    return {"instance": INSTANCE, "pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd(), "cancelled": CANCELLED}
 
 
 @server.tool()
@@ -40,7 +42,12 @@ async def slow(steps: int, ctx: Context) -> str:
 @server.tool()
 async def sleep(seconds: float) -> str:
     """Sleep, then answer (for cancellation and timeouts)."""
-    await asyncio.sleep(seconds)
+    global CANCELLED
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        CANCELLED += 1
+        raise
     return "slept"
 
 
