@@ -449,7 +449,12 @@ public final class MCPFrontDoor: @unchecked Sendable {
                         guard let t = try engine.store.task(id) else { throw WardenError.notFound("task \(id) vanished") }
                         task = t
                         if t.state.isTerminal { break }
-                        _ = client.waitChange(id, timeoutMs: 1000)
+                        if !client.waitChange(id, timeoutMs: 1000) && ControlClient.connect(stateDir: options.stateDir) == nil {
+                            // The serve went away: finish the task here (the lease rules hand it back first).
+                            log?("the serve stopped while task \(id) was \(t.state.rawValue); running it here")
+                            task = try engine.drive(id)
+                            break
+                        }
                     }
                 } else {
                     task = try engine.drive(id)

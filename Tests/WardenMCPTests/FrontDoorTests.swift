@@ -44,7 +44,12 @@ import WardenSystem
         func request(_ id: Int64, _ method: String, _ params: JSONValue? = nil) -> JSONValue? {
             ask(RPC.request(id: .int(id), method: method, params: params))
         }
-        func end() { close(toDoor) }
+        /// Closes the door's input, waits for it to stop serving, removes its state.
+        func end() {
+            close(toDoor)
+            _ = finished.wait(timeoutMs: 5000)
+            FS.removeTree(state)
+        }
     }
 
     static let modernMeta: JSONValue = ["io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -143,8 +148,9 @@ import WardenSystem
     @Test(.timeLimit(.minutes(1))) func endOfInputEndsServing() throws {
         let d = try Door()
         #expect(d.request(1, "ping") != nil)
-        d.end()
+        close(d.toDoor)
         #expect(d.finished.wait(timeoutMs: 5000))
         #expect(d.replies.next(timeoutMs: 1000) == nil && d.replies.isClosed)
+        FS.removeTree(d.state)
     }
 }
