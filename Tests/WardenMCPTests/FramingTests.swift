@@ -53,4 +53,11 @@ import WardenSystem
         let bad = MCPPluginExecutor.interpret(["content": [["type": "text", "text": "boom"]], "isError": true])
         #expect(bad.status == .failed(reason: "the tool reported an error: boom", retryable: false))
     }
+
+    @Test func restartsBackOffExponentiallyUpTo30Seconds() {
+        let b = (0...12).map { MCPPluginExecutor.Slot.backoffMs(failures: $0) }
+        #expect(b.prefix(5) == [0, 100, 200, 400, 800])
+        #expect(b.last == 30_000 && b == b.sorted())
+        #expect(MCPPluginExecutor.Slot.backoffMs(failures: 10_000) == 30_000)
+    }
 }

@@ -4,6 +4,7 @@ it does the handshake. Both: list, call, progress, isError, cancellation. Also t
 call. Run by test-mcp-sdk.sh with WARDEN, WARDEN_HOME (with the sleeper and wordcount plugins) and SDK_RUNS."""
 
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -82,7 +83,23 @@ async def session(mode, marker):
     ok(f"{mode}: {version}, list, call, {len(seen)} progress notifications, isError, cancel kills the sandbox")
 
 
+async def documented_config():
+    """The client configuration of docs/MCP.md, as written (paths replaced), with nothing else in the env."""
+    doc = open(os.path.join(os.path.dirname(__file__), "../../docs/MCP.md")).read()
+    block = doc.split("## Adding Warden to an MCP client", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    block = block.replace("/usr/local/bin/warden", os.environ["WARDEN"]).replace("/var/lib/warden", os.environ["WARDEN_HOME"])
+    cfg = json.loads(block)["mcpServers"]["warden"]
+    async with Client(StdioServerParameters(command=cfg["command"], args=cfg["args"], env=cfg["env"])) as c:
+        assert "wordcount.count" in [t.name for t in (await c.list_tools()).tools]
+        r = await c.call_tool("wordcount.count", {"text": "a b a"})
+        assert not r.is_error and r.structured_content["words"] == 3, r
+        task = r.meta["warden/task"]
+    ok(f"the mcpServers entry of docs/MCP.md works as written (tenant {cfg['args'][-1]})")
+    return task
+
+
 async def main():
+    task = await documented_config()
     await session("auto", "35.1113")
     await session("legacy", "35.2221")
     runs = int(os.environ.get("SDK_RUNS", "5"))
@@ -93,6 +110,7 @@ async def main():
               f"min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms", flush=True)
         assert med < 1.0, f"connect + list + call took {med:.2f} s (median), not under a second"
     ok("connect + list + one call is under a second")
+    print(task)  # last line: the task of the documented config, checked by the shell script
 
 
 asyncio.run(main())
