@@ -153,6 +153,7 @@ public final class LineWriter: @unchecked Sendable {
     let fd: Int32
     private var lock = pthread_mutex_t()
     private var broken = false
+    private var closed = false
 
     public init(fd: Int32) {
         self.fd = fd
@@ -177,5 +178,14 @@ public final class LineWriter: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         return broken
+    }
+
+    /// Closes the descriptor; later sends are dropped.
+    public func close() {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if fd >= 0 && !closed { _ = Glibc.close(fd) }
+        closed = true
+        broken = true
     }
 }

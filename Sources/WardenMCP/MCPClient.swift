@@ -54,13 +54,16 @@ public final class MCPClient: @unchecked Sendable {
     public private(set) var protocolVersion: String?
     public private(set) var serverInfo: JSONValue?
 
-    /// Starts reading `readFD` at once. The fds stay owned by the caller (the sandbox process closes them).
+    /// Starts reading `readFD` at once. The client owns both descriptors: it closes `readFD` when the
+    /// server's output ends and `writeFD` when it is released.
     public init(readFD: Int32, writeFD: Int32) {
         self.readFD = readFD
         self.writer = LineWriter(fd: writeFD)
         pthread_mutex_init(&lock, nil)
         startThread { [self] in readLoop() }
     }
+
+    deinit { writer.close() }
 
     public var isClosed: Bool {
         pthread_mutex_lock(&lock)
@@ -199,6 +202,7 @@ public final class MCPClient: @unchecked Sendable {
             guard case .line(let bytes) = line, !bytes.isEmpty, let msg = try? JSONValue.parse(bytes) else { continue }
             handle(msg)
         }
+        close(readFD)
         var why = "the MCP server closed its stdout"
         if let d = closeDetail?(), !d.isEmpty { why += " (\(d))" }
         pthread_mutex_lock(&lock)

@@ -73,8 +73,9 @@ public final class MCPPluginExecutor: ToolExecutor, @unchecked Sendable {
             }
             usleep(10_000)
         }
-        let left = Int64((deadline - min(deadline, Time.monotonicNs())) / 1_000_000)
-        switch PluginServer.start(plugin, sandbox: sandbox, timeoutMs: min(Self.startTimeoutMs, max(1, left))) {
+        // The server outlives this call: its start gets the full start-up allowance even when the call's own
+        // deadline is shorter (that call then times out, and the next one finds the server warm).
+        switch PluginServer.start(plugin, sandbox: sandbox, timeoutMs: Self.startTimeoutMs) {
         case .success(let srv):
             srv.onExit = { [weak s, weak srv] why in
                 guard let s, let srv else { return }
@@ -126,7 +127,10 @@ public final class MCPPluginExecutor: ToolExecutor, @unchecked Sendable {
             relay = { value, total, message in progress(Self.fraction(value, total), message ?? "") }
         }
         let left = Int64((deadline - min(deadline, Time.monotonicNs())) / 1_000_000)
-        let result = srv.client.callTool(call.tool, arguments: call.input, timeoutMs: max(1, left), progress: relay,
+        if left <= 0 {
+            return .failed("timeout: the MCP server of \(call.plugin.name) took longer than the call's \(Quantity.formatDuration(call.timeoutMs)) to start")
+        }
+        let result = srv.client.callTool(call.tool, arguments: call.input, timeoutMs: left, progress: relay,
                                          isCancelled: { control.isCancelled })
         var outcome: ToolOutcome
         switch result {
@@ -224,12 +228,16 @@ final class PluginServer: @unchecked Sendable {
     /// Called when the server exits on its own (not by `stop`).
     var onExit: (@Sendable (String) -> Void)?
 
+    /// The client and the stderr drain work on duplicates of the process's pipes: `terminate()` closes the
+    /// originals while their threads may still be reading, and a closed number can be reused at once.
     private init(process: Sandbox.Process, digest: String) {
         self.process = process
         self.digest = digest
-        self.client = MCPClient(readFD: process.stdoutFD, writeFD: process.stdinFD)
+        self.client = MCPClient(readFD: Self.dup(process.stdoutFD), writeFD: Self.dup(process.stdinFD))
         pthread_mutex_init(&lock, nil)
     }
+
+    static func dup(_ fd: Int32) -> Int32 { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
 
     static func start(_ plugin: PluginRecord, sandbox: Sandbox, timeoutMs: Int64) -> Result<PluginServer, WardenError> {
         guard let argv = plugin.manifest.mcpCommand else {
@@ -249,16 +257,18 @@ final class PluginServer: @unchecked Sendable {
         let srv = PluginServer(process: process, digest: plugin.digest)
         srv.client.closeDetail = { [weak srv] in srv?.exitDetail() ?? "" }
         srv.client.onClose = { [weak srv] why in
-            guard let srv else { return }
-            if !srv.isStopping { srv.onExit?(why) }
+            guard let srv, !srv.isStopping else { return }
+            srv.onExit?(why)
+            srv.process.terminate()   // reap it and remove its cgroup now, not at the next call
         }
-        let errFD = process.stderrFD
+        let errFD = dup(process.stderrFD)
         startThread { [weak srv] in
             let reader = LineReader(fd: errFD, maxLine: 4096)
             while let line = reader.next() {
                 guard case .line(let bytes) = line else { continue }
                 srv?.remember(String(decoding: bytes, as: UTF8.self))
             }
+            close(errFD)
         }
         switch srv.client.initialize(clientVersion: "0.1.0", timeoutMs: timeoutMs) {
         case .success: return .success(srv)
