@@ -102,11 +102,17 @@ public final class MCPFrontDoor: @unchecked Sendable {
     func shutdown() {
         let deadline = Time.monotonicNs() + UInt64(options.shutdownGraceMs) * 1_000_000
         while inFlight > 0 && Time.monotonicNs() < deadline { _ = allDone.wait(timeoutMs: 50) }
+        stop(reason: "the MCP client disconnected")
+    }
+
+    /// Cancels every call still running (their tasks end canceled, their sandboxes are killed) and stops
+    /// the plugin servers this process started. For stdin's end and for SIGTERM/SIGINT.
+    public func stop(reason: String) {
         pthread_mutex_lock(&lock)
         let left = Array(calls.values)
         pthread_mutex_unlock(&lock)
-        if !left.isEmpty { log?("stdin closed: canceling \(left.count) call(s) still running") }
-        for c in left { cancel(c, reason: "the MCP client disconnected") }
+        if !left.isEmpty { log?("\(reason): canceling \(left.count) call(s) still running") }
+        for c in left { cancel(c, reason: reason) }
         // Their workers see the cancellation within a poll; the sandboxes are already killed.
         let hard = Time.monotonicNs() + 3_000_000_000
         while inFlight > 0 && Time.monotonicNs() < hard { _ = allDone.wait(timeoutMs: 50) }

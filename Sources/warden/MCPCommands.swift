@@ -1,3 +1,4 @@
+import Glibc
 import WardenCore
 import WardenEngine
 import WardenMCP
@@ -21,6 +22,13 @@ enum MCPCommands {
     ]
 
     static func mcp(_ inv: Invocation) throws(WardenError) -> Int32 {
+        // SIGTERM/SIGINT (a client giving up on a graceful exit): cancel what runs, then exit. The signals
+        // are blocked first, before the engine starts any thread, and taken by one thread with sigwait.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
         var o = MCPFrontDoor.Options()
         o.tenant = inv.value("--tenant") ?? FS.env("WARDEN_TENANT") ?? "default"
         try Engine.validateTenant(o.tenant)
@@ -30,6 +38,14 @@ enum MCPCommands {
         let engine = try inv.ctx.engine()
         let door = MCPFrontDoor(engine: engine, options: o)
         door.log = { message in Out.err("warden mcp: \(message)") }
+        let blocked = set
+        startThread {
+            var s = blocked
+            var sig: Int32 = 0
+            sigwait(&s, &sig)
+            door.stop(reason: sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            exit(128 + sig)
+        }
         door.serve(input: 0)
         return 0
     }

@@ -283,6 +283,21 @@ def stdin_close(marker="32.7182"):
     ok(f"stdin closed: exit in {took:.1f} s, the running task canceled and its sandbox gone; piped calls still answered")
 
 
+def sigterm(marker="34.0042"):
+    s = Session()
+    s.initialize()
+    s.start("tools/call", {"name": "sleeper.sleep", "arguments": {"seconds": float(marker)}})
+    wait_until(lambda: pgrep(f"sleep {marker}"), what="the sandboxed sleep to start")
+    s.p.terminate()
+    rc = s.p.wait(10)
+    assert rc == 128 + 15, rc
+    assert not pgrep(f"sleep {marker}"), "the sandbox outlived warden mcp"
+    tasks = json.loads(warden("tasks", "--json", "--limit", "5")[1])
+    t = next(x for x in tasks if x["tool"] == "sleep")
+    assert t["state"] == "canceled" and t["reason"] == "SIGTERM", t
+    ok("SIGTERM cancels the running task, kills its sandbox and exits 143")
+
+
 def through_serve():
     log = open(f"{TMP}/serve.log", "w")
     serve = subprocess.Popen([os.environ["WARDEN"], "serve", "--node", "mcpnode"], stdout=log, stderr=log)
@@ -317,4 +332,5 @@ if __name__ == "__main__":
     progress()
     cancellation()
     stdin_close()
+    sigterm()
     through_serve()
