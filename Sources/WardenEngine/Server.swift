@@ -70,6 +70,11 @@ public final class Server: @unchecked Sendable {
             c.start()
             control = c
         }
+        let previousProgress = engine.onProgress
+        engine.onProgress = { [weak self] id, fraction, message in
+            previousProgress?(id, fraction, message)
+            self?.control?.progress(id, fraction, message)
+        }
         let previous = engine.onChange
         engine.onChange = { [weak self] id in
             previous?(id)
