@@ -136,6 +136,7 @@ public final class SandboxControl: @unchecked Sendable {
 /// The launcher. One per process; thread-safe.
 public final class Sandbox: @unchecked Sendable {
     public static let shared = Sandbox()
+    static let debug = FS.env("WARDEN_DEBUG_SPAWN") != nil
 
     public let cgroups: CgroupDriver
     let spawnThread = SerialThread(name: "warden-spawn")
@@ -432,9 +433,16 @@ public final class Sandbox: @unchecked Sendable {
                         cspec.n_cgroup_procs_fds = Int32(fb.count)
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
+                        let queued = Time.monotonicNs()
                         let r = spawnThread.run {
                             var s = specCopy
-                            return warden_spawn(&s, &res)
+                            let t0 = Time.monotonicNs()
+                            let r = warden_spawn(&s, &res)
+                            if Sandbox.debug {
+                                let msg = "warden-debug: spawn waited \((t0 - queued) / 1000) us, clone-to-exec \((Time.monotonicNs() - t0) / 1000) us\n"
+                                _ = msg.withCString { write(2, $0, strlen($0)) }
+                            }
+                            return r
                         }
                         result = res
                         return r
