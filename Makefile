@@ -29,7 +29,7 @@ setup:
 venv: setup
 	if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import mcp" 2>/dev/null; then
 		/usr/bin/python3 -m venv $(VENV)
-		$(VENV)/bin/pip install -q --disable-pip-version-check "mcp>=1.9" pillow
+		$(VENV)/bin/pip install -q --disable-pip-version-check "mcp>=2.3" pillow
 	fi
 
 build: setup
