@@ -5,12 +5,14 @@ import WardenStore
 import WardenSystem
 
 /// The warden binary that plugin-host workers and probes run, and what it needs to start inside a
-/// sandbox: its own file and the directories of shared libraries it loaded from outside the system
-/// directories every profile shows (a debug build's Swift runtime under /opt/swift), bound read-only at
-/// the same paths so its RUNPATH still resolves.
+/// sandbox: its own file, bound read-only at `insidePath` (a fixed path: its host path may lie under a
+/// directory the profile covers with a tmpfs, such as /tmp), and the directories of shared libraries it
+/// loaded from outside the system directories every profile shows (a debug build's Swift runtime under
+/// /opt/swift), bound at the same paths so its absolute RUNPATH still resolves.
 public struct HostBinary: Sendable, Hashable {
     public var path: String
     public var libraryDirs: [String]
+    public static let insidePath = "/run/warden/warden"
 
     public init(path: String, libraryDirs: [String] = []) {
         self.path = path
@@ -38,14 +40,17 @@ public struct HostBinary: Sendable, Hashable {
     }
 
     var binds: [BindSpec] {
-        [BindSpec(source: path, target: path)] + libraryDirs.map { BindSpec(source: $0, target: $0) }
+        [BindSpec(source: path, target: Self.insidePath)] + libraryDirs.map { BindSpec(source: $0, target: $0) }
     }
 }
 
 /// The sandbox spec that runs `warden plugin-host ARGS` for `plugin`, in the plugin's profile and cgroup.
 func pluginHostSpec(_ plugin: PluginRecord, host: HostBinary, args: [String]) throws(WardenError) -> SandboxSpec {
     var spec = try sandboxSpec(for: plugin, argv: [host.path, "plugin-host"] + args, call: nil)
-    spec.roBinds += host.binds
+    if spec.profile.profile.namespaces.contains(.mount) {
+        spec.argv[0] = HostBinary.insidePath
+        spec.roBinds += host.binds
+    }
     // The runtime's crash backtracer would try to exec a helper the sandbox does not have.
     spec.env["SWIFT_BACKTRACE"] = "enable=no"
     return spec
@@ -395,7 +400,7 @@ final class Worker {
             return .failure(.init(reason: "plugin-host: socketpair: \(Errno.current)"))
         }
         var spec = pool.template
-        spec.argv = [pool.host.path, "plugin-host", "--library", libraryPathInside(pool.record, spec: spec)]
+        spec.argv = [spec.argv[0], "plugin-host", "--library", libraryPathInside(pool.record, spec: spec)]
         spec.extraFD = pair[1]
         // A worker lives for many calls: each call is bounded by its own deadline instead of the profile's
         // cumulative CPU-time rlimit, which would eventually kill a healthy warm worker.
@@ -465,13 +470,14 @@ final class Worker {
             let deadline = deadlineNs()
             if now >= deadline { return .timedOut }
             let ms = Int32(min(50, (deadline - now) / 1_000_000 + 1))
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+            var fds = (pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: process.stdoutFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: process.stderrFD, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 3, ms) <= 0 { continue }
-            if fds[1].revents != 0 { drain(process.stdoutFD, into: &logs) }
-            if fds[2].revents != 0 { drain(process.stderrFD, into: &logs) }
-            if fds[0].revents != 0 {
+                       pollfd(fd: process.stderrFD, events: Int16(POLLIN), revents: 0))
+            let ready = withUnsafeMutableBytes(of: &fds) { poll($0.baseAddress!.assumingMemoryBound(to: pollfd.self), 3, ms) }
+            if ready <= 0 { continue }
+            if fds.1.revents != 0 { drain(process.stdoutFD, into: &logs) }
+            if fds.2.revents != 0 { drain(process.stderrFD, into: &logs) }
+            if fds.0.revents != 0 {
                 switch reader.fill() {
                 case .data, .wouldBlock: continue
                 case .eof, .error:
@@ -513,17 +519,16 @@ final class Worker {
     {
         let id = nextID
         nextID += 1
-        var frame = HostFrame("call", id: id)
-        frame.tool = c.tool
-        frame.input = String(decoding: c.input.canonicalBytes, as: UTF8.self)
-        frame.timeoutMs = c.timeoutMs
+        let frame = FrameCodec.encodeCall(id: id, tool: c.tool, input: c.input.canonicalBytes, timeoutMs: c.timeoutMs)
         var logs: [UInt8] = []
         var ended: String?   // "timeout" or "cancel", once decided
         var killAt = UInt64.max
 
-        func finish(_ o: ToolOutcome, keep: Bool) -> (ToolOutcome, Bool) {
+        // After a result the pipes need no extra read: whatever the plugin wrote to them was in the pipe before
+        // the result was on the socket, so the poll that saw the result saw it too and drained it.
+        func finish(_ o: ToolOutcome, keep: Bool, drainPipes: Bool = true) -> (ToolOutcome, Bool) {
             var o = o
-            if !stopped {   // a stopped worker's pipes are closed, and their numbers may already be reused
+            if drainPipes && !stopped {   // a stopped worker's pipes are closed, their numbers maybe reused
                 drain(process.stdoutFD, into: &logs)
                 drain(process.stderrFD, into: &logs)
             }
@@ -540,7 +545,7 @@ final class Worker {
                            retryable: true)
         }
 
-        if FrameWriter.send(fd, FrameCodec.encode(frame), deadlineNs: deadlineNs) != nil {
+        if FrameWriter.send(fd, frame, deadlineNs: deadlineNs) != nil {
             let why = diagnose(during: "before the call started")
             stop()
             return finish(.failed(why, retryable: true), keep: false)
@@ -568,7 +573,7 @@ final class Worker {
                 if let fr = f.fraction, fr.isFinite { progress?(min(1, max(0, fr)), f.message ?? "") }
             case .frame(let f) where f.id == id && f.t == "result":
                 if let why = ended { return finish(endedOutcome(why, killed: false), keep: true) }
-                return finish(Self.outcome(f, cap: cap), keep: true)
+                return finish(Self.outcome(f, cap: cap), keep: true, drainPipes: false)
             case .frame(let f):
                 stop()
                 return finish(.failed("plugin-host: the worker sent an unexpected \(quoted(f.t)) frame; it was killed and replaced", retryable: true), keep: false)
@@ -583,21 +588,19 @@ final class Worker {
                 tick()
                 if Time.monotonicNs() < killAt { continue }
                 let o = endedOutcome(ended ?? "timeout", killed: true)
+                drain(process.stdoutFD, into: &logs)
+                drain(process.stderrFD, into: &logs)
                 stop()
                 return finish(o, keep: false)
             }
         }
     }
 
-    /// The task outcome of a result frame.
+    /// The task outcome of a result frame: interpreted exactly as an in-process call's result.
     static func outcome(_ f: HostFrame, cap: Int) -> ToolOutcome {
-        var reply = DylibReply(rc: f.rc ?? 1, output: f.output, message: f.message)
-        switch f.problem {
-        case "output_limit": reply.problem = .outputLimit(Int(f.length ?? 0))
-        case "invalid_output": reply.problem = .invalidOutput(f.message ?? "not JSON")
-        default: break
-        }
-        return reply.outcome(cap: cap)
+        let raw = DylibRawResult(rc: f.rc ?? 1, output: f.problem == "output_limit" ? nil : Array((f.output ?? "").utf8),
+                                 length: Int(f.length ?? 0))
+        return DylibReply.interpret(raw, cap: cap).outcome(cap: cap)
     }
 
     /// Why the worker is gone: out of memory, process limit, a signal, or an exit.

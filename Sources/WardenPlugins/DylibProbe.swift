@@ -17,7 +17,7 @@ public enum DylibProbe {
         let manifestPath = "\(plugin.dir)/\(PluginManifest.fileName)"
         let lib = plugin.manifest.library ?? ""
         var spec = try pluginHostSpec(plugin, host: host, args: [])
-        spec.argv = [host.path, "plugin-host", "--probe", "--library", libraryPathInside(plugin, spec: spec)]
+        spec.argv = [spec.argv[0], "plugin-host", "--probe", "--library", libraryPathInside(plugin, spec: spec)]
         spec.stdin = .bytes(plugin.manifest.config.canonicalBytes)
         spec.wallMs = timeoutMs
         let out = sandbox.run(spec)

@@ -63,25 +63,13 @@ public enum PluginHostProcess {
         }
     }
 
+    /// The plugin's code and output, unread: the host interprets them. Only an output over the cap is held back.
     static func resultFrame(id: Int64, raw: DylibRawResult, cap: Int) -> [UInt8] {
-        let reply = DylibReply.interpret(raw, cap: cap)
-        if reply.rc == 0, reply.problem == nil, let bytes = raw.output {
-            // Checked to be one JSON value: pass it on as it is.
-            return FrameCodec.encodeResult(id: id, rc: 0, rawOutput: reply.output == .null ? Array("null".utf8) : bytes)
-        }
+        if let bytes = raw.output { return FrameCodec.encodeResult(id: id, rc: raw.rc, output: bytes) }
         var f = HostFrame("result", id: id)
-        f.rc = reply.rc
-        f.message = reply.message
-        switch reply.problem {
-        case .outputLimit(let n)?:
-            f.problem = "output_limit"
-            f.length = Int64(n)
-        case .invalidOutput(let why)?:
-            f.problem = "invalid_output"
-            f.message = why
-        case nil:
-            break
-        }
+        f.rc = raw.rc
+        f.problem = "output_limit"
+        f.length = Int64(raw.length)
         return FrameCodec.encode(f)
     }
 

@@ -17,7 +17,7 @@ enum PluginHostCommands {
                 hidden: true, run: pluginHost),
         Command(path: ["bench", "dispatch"], synopsis: "warden bench dispatch [--n N] [--plugin DIR] [--json]",
                 abstract: "Warm dylib calls (isolated worker, in-process) against a process-kind call.",
-                discussion: "Times the executor path only (no store, no scheduler): N warm calls of the example C dylib through an isolated plugin-host worker, N in-process, and N/50 (at least 20) sandboxed process calls; prints each mode's median, p90, calls per second, and the ratios.",
+                discussion: "Times the executor path only (no store, no scheduler): N warm calls of the example C dylib through an isolated plugin-host worker, N more from parallel callers (one worker each, up to the plugin's concurrency, at most 4), N in-process, and N/50 (at least 20) sandboxed process calls (`cat` echoing the input, same profile). Every sandbox gets 1 CPU so the plugin's own CPU quota does not throttle the measurement. Prints each mode's median, p90, calls per second, and the ratios.",
                 options: [.value("--n", "N", "Calls per dylib mode (default 5000)."),
                           .value("--plugin", "DIR", "The dylib plugin to call (default plugins/hello-c).")],
                 run: benchDispatch),
@@ -53,9 +53,10 @@ enum PluginHostCommands {
         var median: Double
         var p90: Double
         var perSecond: Double
+        var callers = 1
         var json: JSONValue {
             ["name": .string(name), "n": .int(Int64(n)), "median_ms": .double(round3(median)), "p90_ms": .double(round3(p90)),
-             "per_second": .double(perSecond.rounded())]
+             "per_second": .double(perSecond.rounded()), "callers": .int(Int64(callers))]
         }
     }
 
@@ -79,6 +80,9 @@ enum PluginHostCommands {
             throw WardenError.notFound("\(dir)/\(lib) is not built", hint: "run `make plugins`")
         }
         manifest.hosting = .isolated
+        // One full CPU for every mode's sandbox: the plugin's own quota (250m for hello-c) would otherwise
+        // throttle the worker and measure the quota, not the hosting cost.
+        manifest.resources.cpuMillis = 1000
         let isolated = PluginRecord(manifest: manifest, manifestJSON: json, dir: dir, files: [:], digest: "bench-isolated",
                                     trusted: false, registeredAt: Time.nowMs(), tools: manifest.tools)
         var inManifest = manifest
@@ -89,19 +93,23 @@ enum PluginHostCommands {
         let catJSON: JSONValue = ["name": "bench-cat", "version": "1.0.0", "kind": "process", "exec": ["cat"],
                                   "tools": [["name": .string(tool.name), "inputSchema": ["type": "object"]]],
                                   "sandbox": ["profile": .string(manifest.sandbox.profile)]]
-        let catManifest = try PluginManifest.decode(catJSON)
+        var catManifest = try PluginManifest.decode(catJSON)
+        catManifest.resources = manifest.resources
         let process = PluginRecord(manifest: catManifest, manifestJSON: catJSON, dir: dir, files: [:], digest: "bench-process",
                                    trusted: false, registeredAt: Time.nowMs(), tools: catManifest.tools)
 
         let input = benchInput(tool.name)
         let dylib = DylibExecutor(host: host)
         defer { dylib.shutdown() }
+        let callers = min(4, manifest.concurrency)
         let modes = [
             try measure("isolated", executor: dylib, plugin: isolated, tool: tool.name, input: input, n: n, warmup: 200),
+            try measure("isolated-parallel", executor: dylib, plugin: isolated, tool: tool.name, input: input, n: n,
+                        warmup: 200, callers: callers),
             try measure("in-process", executor: dylib, plugin: inProcess, tool: tool.name, input: input, n: n, warmup: 200),
             try measure("process", executor: ProcessExecutor(), plugin: process, tool: tool.name, input: input, n: max(20, n / 50), warmup: 3),
         ]
-        let iso = modes[0], inp = modes[1], proc = modes[2]
+        let iso = modes[0], inp = modes[2], proc = modes[3]
         let ratios: [String: Double] = [
             "isolated_over_in_process": iso.median / max(inp.median, 1e-9),
             "process_over_isolated": proc.median / max(iso.median, 1e-9),
@@ -116,7 +124,7 @@ enum PluginHostCommands {
         }
         Out.print("dispatch: warm calls of \(manifest.name).\(tool.name), executor path only")
         for m in modes {
-            Out.print("  \(TaskCommands.pad(m.name, 11)) n=\(TaskCommands.pad(String(m.n), 8)) median \(fmt(m.median)) ms  p90 \(fmt(m.p90)) ms  \(Int(m.perSecond.rounded())) calls/s")
+            Out.print("  \(TaskCommands.pad(m.callers > 1 ? "\(m.name) ×\(m.callers)" : m.name, 21)) n=\(TaskCommands.pad(String(m.n), 8)) median \(fmt(m.median)) ms  p90 \(fmt(m.p90)) ms  \(Int(m.perSecond.rounded())) calls/s")
         }
         Out.print("  isolated / in-process: \(fmt1(ratios["isolated_over_in_process"]!))x   process / isolated: \(fmt1(ratios["process_over_isolated"]!))x")
         return 0
@@ -142,27 +150,55 @@ enum PluginHostCommands {
         }
     }
 
+    /// `n` timed calls after `warmup` untimed ones, from `callers` threads at once (each its own worker when
+    /// isolated); calls per second over the whole run.
     static func measure(_ name: String, executor: ToolExecutor, plugin: PluginRecord, tool: String, input: JSONValue,
-                        n: Int, warmup: Int) throws(WardenError) -> Mode
+                        n: Int, warmup: Int, callers: Int = 1) throws(WardenError) -> Mode
     {
         let call = ToolCall(plugin: plugin, tool: tool, input: input, taskID: "bench", attempt: 1, tenant: "default",
                             traceparent: nil, resources: plugin.manifest.resources, timeoutMs: 10_000)
-        let control = SandboxControl()
-        for _ in 0..<warmup {
-            let o = executor.execute(call, control: control, progress: nil)
-            if case .failed(let why, _) = o.status { throw WardenError(.failure, "bench dispatch: \(name) call failed: \(why)") }
+        final class Run: @unchecked Sendable {
+            var samples: [[Double]]
+            var failure: String?
+            let lock = Signal(1)
+            init(_ callers: Int) { samples = Array(repeating: [], count: callers) }
         }
-        var samples = [Double](repeating: 0, count: n)
+        let run = Run(callers)
+        @Sendable func loop(_ k: Int, _ count: Int, timed: Bool) {
+            let control = SandboxControl()
+            var mine: [Double] = []
+            mine.reserveCapacity(count)
+            for _ in 0..<count {
+                let t0 = Time.monotonicNs()
+                let o = executor.execute(call, control: control, progress: nil)
+                mine.append(Double(Time.monotonicNs() - t0) / 1e6)
+                if case .failed(let why, _) = o.status {
+                    run.lock.wait()
+                    run.failure = why
+                    run.lock.signal()
+                    break
+                }
+            }
+            if timed { run.samples[k] = mine }
+        }
+        func all(_ count: Int, timed: Bool) {
+            let done = Signal()
+            for k in 0..<callers {
+                startThread {
+                    loop(k, count / callers + (k < count % callers ? 1 : 0), timed: timed)
+                    done.signal()
+                }
+            }
+            for _ in 0..<callers { done.wait() }
+        }
+        all(warmup * callers, timed: false)
         let start = Time.monotonicNs()
-        for i in 0..<n {
-            let t0 = Time.monotonicNs()
-            let o = executor.execute(call, control: control, progress: nil)
-            samples[i] = Double(Time.monotonicNs() - t0) / 1e6
-            if case .failed(let why, _) = o.status { throw WardenError(.failure, "bench dispatch: \(name) call failed: \(why)") }
-        }
+        all(n, timed: true)
         let total = Double(Time.monotonicNs() - start) / 1e9
-        samples.sort()
-        return Mode(name: name, n: n, median: samples[n / 2], p90: samples[min(n - 1, n * 9 / 10)], perSecond: Double(n) / total)
+        if let why = run.failure { throw WardenError(.failure, "bench dispatch: \(name) call failed: \(why)") }
+        let samples = run.samples.flatMap { $0 }.sorted()
+        return Mode(name: name, n: n, median: samples[n / 2], p90: samples[min(n - 1, n * 9 / 10)], perSecond: Double(n) / total,
+                    callers: callers)
     }
 
     /// `--plugin DIR`, else plugins/hello-c here or beside the binary's build tree.
