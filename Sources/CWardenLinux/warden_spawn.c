@@ -243,10 +243,15 @@ static int drop_all_caps(void) {
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
+// Raw syscalls, not glibc's setgroups/setresgid/setresuid: those run the setxid protocol for every thread
+// glibc believes exists, under glibc locks. This child is a raw clone of a multi-threaded parent, so glibc
+// still lists the parent's threads and a lock another thread held at clone time stays held forever (seen:
+// a spawn hung in setgroups → __nptl_setxid → futex_wait). The raw syscall changes this thread only, which
+// is the whole child.
 static void set_ids(const warden_spawn_spec *s, int errfd) {
-    if (!s->deny_setgroups && setgroups(0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
-    if (setresgid(s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);
-    if (setresuid(s->uid, s->uid, s->uid) < 0) child_fail(errfd, WARDEN_STEP_SETUID, errno, -1);
+    if (!s->deny_setgroups && syscall(SYS_setgroups, 0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
+    if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);
+    if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0) child_fail(errfd, WARDEN_STEP_SETUID, errno, -1);
 }
 
 // Moves fd to a number >= 10 (O_CLOEXEC) so dup2 onto 0..3 cannot clobber it.
