@@ -265,7 +265,6 @@ final class WorkerPool: @unchecked Sendable {
     private var cond = pthread_cond_t()
     private var idle: [Worker] = []
     private var live = 0
-    private var busySince: UInt64 = 0
     private var lastUsed = Time.monotonicNs()
     private var closed = false
 
@@ -382,15 +381,13 @@ final class Worker {
     let process: Sandbox.Process
     let fd: Int32
     let reader: FrameReader
-    let pluginName: String
     private var nextID: Int64 = 1
     private var stopped = false
 
-    init(process: Sandbox.Process, fd: Int32, maxFrame: Int, pluginName: String) {
+    init(process: Sandbox.Process, fd: Int32, maxFrame: Int) {
         self.process = process
         self.fd = fd
         reader = FrameReader(fd: fd, maxFrame: maxFrame)
-        self.pluginName = pluginName
     }
 
     /// Spawns a worker, sends `init` and waits for `ready` (or the reason it cannot start).
@@ -413,8 +410,8 @@ final class Worker {
         }
         close(pair[1])
         for f in [pair[0], process.stdoutFD, process.stderrFD] { _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK) }
-        // Frames up to the output cap, plus room for the envelope and log lines.
-        let w = Worker(process: process, fd: pair[0], maxFrame: pool.cap + (1 << 20), pluginName: pool.record.name)
+        // A result carries up to `cap` bytes of output escaped as a JSON string: at worst 6 bytes each (\u00XX).
+        let w = Worker(process: process, fd: pair[0], maxFrame: 6 * pool.cap + (1 << 20))
         var initFrame = HostFrame("init")
         initFrame.config = pool.record.manifest.config.canonical
         initFrame.maxOutput = Int64(pool.cap)

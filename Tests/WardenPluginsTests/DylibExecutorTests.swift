@@ -118,6 +118,20 @@ struct DylibExecutorTests {
         #expect(e.execute(WorkerHost.call(p, "ok"), control: SandboxControl(), progress: nil).succeeded)
     }
 
+    @Test(.timeLimit(.minutes(1))) func anOutputUnderTheCapIsNeverGarbageHoweverItEscapes() throws {
+        // 7 MiB of \" pairs: within the 8 MiB cap, about 14 MiB as a JSON string on the channel.
+        let e = try WorkerHost.executor()
+        defer { e.shutdown() }
+        let p = try WorkerHost.record("test/hostile")
+        let o = e.execute(WorkerHost.call(p, "bigquotes"), control: SandboxControl(), progress: nil)
+        guard case .succeeded(.string(let s)) = o.status else {
+            Issue.record("\(o.status)")
+            return
+        }
+        #expect(s.utf8.count == (7 << 20) / 2 - 1 && s.utf8.allSatisfy { $0 == UInt8(ascii: "\"") })
+        #expect(e.workerCount(p) == 1)
+    }
+
     @Test(.timeLimit(.minutes(1))) func aCrashFailsOnlyThatCallAndANewWorkerTakesOver() throws {
         let e = try WorkerHost.executor()
         defer { e.shutdown() }

@@ -9,7 +9,7 @@
  *   badjson    returns "{not json" with rc 0      garbage    writes junk on the frame channel (fd 3)
  *   exit       _exit(3)                           retry      returns 75 with a message
  *   fail       returns 1 with {"error": ...}      chatty     logs, reports progress, writes stderr
- *   sleep      sleeps {"ms": N} milliseconds
+ *   sleep      sleeps {"ms": N} milliseconds       bigquotes  returns 7 MiB of escaped quotes (valid, under the cap)
  */
 #include "warden_plugin.h"
 
@@ -67,6 +67,21 @@ static int hostile_invoke(void *state, const char *tool, const char *input, size
         if (buf == NULL) return WARDEN_RETRY;
         memset(buf, 'a', n);
         buf[0] = '"';
+        buf[n - 1] = '"';
+        *out = buf;
+        *len = n;
+        return WARDEN_OK;
+    }
+    if (strcmp(tool, "bigquotes") == 0) {
+        /* A valid 7 MiB JSON string of escaped quotes: under the 8 MiB cap, twice that once escaped again. */
+        size_t pairs = (7u << 20) / 2 - 1, n = 2 * pairs + 2;
+        char *buf = malloc(n);
+        if (buf == NULL) return WARDEN_RETRY;
+        buf[0] = '"';
+        for (size_t i = 0; i < pairs; i++) {
+            buf[1 + 2 * i] = '\\';
+            buf[2 + 2 * i] = '"';
+        }
         buf[n - 1] = '"';
         *out = buf;
         *len = n;
