@@ -8,8 +8,9 @@ struct DylibTests {
     /// `make -C plugins` once: the examples and the test-only libraries.
     static let built: String? = {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-        p.arguments = ["-s", "-C", "\(Warden.repo)/plugins"]
+        // Under a lock: test processes running in parallel must not write the same library at once.
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        p.arguments = ["/tmp/warden-plugins-make.lock", "make", "-s", "-C", "\(Warden.repo)/plugins"]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice

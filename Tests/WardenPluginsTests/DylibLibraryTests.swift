@@ -13,8 +13,9 @@ enum BuiltPlugins {
 
     static let built: Result<Void, TestError> = {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-        p.arguments = ["-s", "-C", "\(repo)/plugins"]
+        // Under a lock: test processes running in parallel must not write the same library at once.
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        p.arguments = ["/tmp/warden-plugins-make.lock", "make", "-s", "-C", "\(repo)/plugins"]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice

@@ -3,7 +3,7 @@
 # a library with the wrong ABI is refused with 65, one line, nothing stored; a crashing call fails only its
 # task; bench dispatch reports every mode.
 . "$(dirname "$0")/lib.sh"
-make -s -C "$ROOT/plugins" >/dev/null
+flock /tmp/warden-plugins-make.lock make -s -C "$ROOT/plugins" >/dev/null
 fresh_state
 
 expect_status 0 "$WARDEN" plugin register "$ROOT/plugins/hello-c"
