@@ -253,9 +253,11 @@ static int drop_all_caps(void) {
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
-// Raw syscalls, not glibc's setresuid & co.: those broadcast the change to every thread glibc believes the
-// process has (the parent's threads, which do not exist here) under a lock another parent thread may have held
-// at clone time — a deadlock in a child of a multithreaded process.
+// Raw syscalls, not glibc's setgroups/setresgid/setresuid: those run the setxid protocol for every thread
+// glibc believes exists, under glibc locks. This child is a raw clone of a multi-threaded parent, so glibc
+// still lists the parent's threads and a lock another thread held at clone time stays held forever (seen:
+// a spawn hung in setgroups → __nptl_setxid → futex_wait). The raw syscall changes this thread only, which
+// is the whole child.
 static void set_ids(const warden_spawn_spec *s, int errfd) {
     if (!s->deny_setgroups && syscall(SYS_setgroups, 0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
     if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);

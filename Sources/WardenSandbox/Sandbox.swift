@@ -212,6 +212,34 @@ public final class Sandbox: @unchecked Sendable {
 
         public func stats() -> CgroupStats { cgroup.stats() }
 
+        /// How the payload ended (exit code or signal), waiting up to `timeoutMs` for it; nil while it
+        /// still runs. Call before `terminate()`. With a pid-namespace init the status comes from the init.
+        public func waitForExit(timeoutMs: Int32) -> (exitCode: Int32?, signal: Int32?)? {
+            pthread_mutex_lock(&lock)
+            defer { pthread_mutex_unlock(&lock) }
+            var status: Int32 = 0
+            if statusFD >= 0 {
+                var p = pollfd(fd: statusFD, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, timeoutMs) > 0 else { return nil }
+                let got = read(statusFD, &status, 4)
+                // No status: the init itself was killed, and the payload with it.
+                if got != 4 { return (nil, SIGKILL) }
+            } else {
+                let end = Time.monotonicNs() + UInt64(max(0, timeoutMs)) * 1_000_000
+                while !done {
+                    if warden_wait4_nohang(pid, &status, nil, nil, nil) == pid {
+                        done = true
+                        break
+                    }
+                    if Time.monotonicNs() >= end { return nil }
+                    usleep(2000)
+                }
+            }
+            if warden_wifexited(status) != 0 { return (warden_wexitstatus(status), nil) }
+            if warden_wifsignaled(status) != 0 { return (nil, warden_wtermsig(status)) }
+            return (nil, nil)
+        }
+
         /// Kills everything in the sandbox, reaps it and removes its cgroup.
         public func terminate() {
             pthread_mutex_lock(&lock)
