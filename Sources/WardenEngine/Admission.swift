@@ -77,6 +77,22 @@ extension Engine {
         if rejection == nil && decision.effect == .deny {
             rejection = (.denied, "denied by policy rule \(quoted(decision.rule))", decision.rule)
         }
+        // Agents' child calls: depth and fan-out budgets stop runaway recursion and fan-out.
+        if rejection == nil, let parent = spec.parent {
+            let maxDepth = policy?.maxDepth ?? 3, maxChildren = policy?.maxChildren ?? 20
+            var depth = 1
+            var cursor: String? = parent
+            while let c = cursor, depth <= maxDepth + 1 {
+                cursor = try store.task(c)?.parent
+                if cursor != nil { depth += 1 }
+            }
+            let siblings = try store.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE parent = ? AND state <> 'rejected'", [.text(parent)])?.int("n") ?? 0 }
+            if depth > maxDepth {
+                rejection = (.denied, "agent depth budget: this call would be \(depth) levels below a top-level task (the policy allows \(maxDepth))", "agent-depth")
+            } else if siblings >= Int64(maxChildren) {
+                rejection = (.denied, "agent fan-out budget: task \(parent) already made \(siblings) calls (the policy allows \(maxChildren))", "agent-fanout")
+            }
+        }
         let needsApproval = decision.effect == .requireApproval || m.approval == .required || spec.approvalRequired == true
         let approvalRule = decision.effect == .requireApproval ? decision.rule : (m.approval == .required ? "manifest" : "request")
         let tenantConfig = policy?.tenant(spec.tenant) ?? Policy.Tenant()

@@ -207,6 +207,12 @@ extension Engine {
         } ?? nil
         metrics.observe("warden_task_run_seconds", runSeconds)
         let final = result ?? ((try? store.task(t.id)) ?? t)
+        // An agent's attempt is over: whatever it started and did not wait for stops with it.
+        if final.state != .running && final.state != .placed {
+            for child in (try? store.tasks(parent: t.id, limit: 100_000)) ?? [] where !child.state.isTerminal {
+                _ = try? cancel(child.id, actor: "engine", reason: "parent \(t.id) ended \(final.state.rawValue)")
+            }
+        }
         if final.state.isTerminal {
             metrics.observe("warden_task_latency_seconds", Double(max(0, final.updatedAt - final.createdAt)) / 1000)
         }

@@ -23,6 +23,12 @@ public final class MCPFrontDoor: @unchecked Sendable {
         /// At most this many `tools/call`s in flight at once.
         public var maxInFlight = 256
         public var serverVersion = "0.1.0"
+        /// Agent sockets: every call becomes a child task of this task (same tenant, its trace continued).
+        public var parent: String?
+        public var parentTraceparent: String?
+        /// Relay tools' progress to this client (the stdio front door). Agent sockets do not: there is one
+        /// per agent task, and each hook would stay chained on the engine.
+        public var relayProgress = true
         public init() {}
     }
 
@@ -73,6 +79,7 @@ public final class MCPFrontDoor: @unchecked Sendable {
         self.options = options
         self.out = LineWriter(fd: output)
         pthread_mutex_init(&lock, nil)
+        guard options.relayProgress else { return }
         let previous = engine.onProgress
         engine.onProgress = { [weak self] id, fraction, message in
             previous?(id, fraction, message)
@@ -248,6 +255,7 @@ public final class MCPFrontDoor: @unchecked Sendable {
     }
 
     var actor: String {
+        if let p = options.parent { return "agent:\(p)" }
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         return "mcp:\(clientName)"
@@ -413,6 +421,10 @@ public final class MCPFrontDoor: @unchecked Sendable {
         spec.input = input
         spec.tenant = options.tenant
         spec.submitter = actor
+        if let parent = options.parent {
+            spec.parent = parent
+            spec.traceparent = Tracer.child(of: options.parentTraceparent)
+        }
         let task = spec
         startThread { [self] in
             let result = run(call, spec: task, kind: plugin.manifest.kind, era: era)

@@ -10,5 +10,6 @@ public enum Installation {
         engine.executors[.mcp] = MCPPluginExecutor()
         let probe: @Sendable (PluginRecord) throws(WardenError) -> [PluginManifest.Tool] = MCPPluginExecutor.discover
         engine.registry.probes[.mcp] = probe
+        engine.agentGateway = AgentSockets(engine: engine, stateDir: stateDir)
     }
 }
