@@ -185,7 +185,10 @@ enum CLI {
                 remaining.append(contentsOf: args[i...])
                 break
             }
-            if let (name, inline) = splitOption(a), let g = globalOptions.first(where: { $0.name == name }) {
+            // A command's own option of the same name wins after its words (`tasks --state S` filters by state;
+            // the state directory then comes from --state before the command, or WARDEN_HOME).
+            let own = Commands.all.first(where: { $0.path == words })?.options.contains(where: { $0.name == splitOption(a)?.0 }) ?? false
+            if !own, let (name, inline) = splitOption(a), let g = globalOptions.first(where: { $0.name == name }) {
                 if let placeholder = g.value {
                     var v = inline
                     if v == nil {
