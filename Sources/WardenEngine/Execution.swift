@@ -111,6 +111,11 @@ extension Engine {
             return (try? store.task(placed.id)) ?? placed
         }
         notify(running.id)
+        // Keep this attempt's lease alive while it runs, whoever else heartbeats (a `run` without a serve has
+        // no other heartbeat; a long tool must not lose its lease to a sweep elsewhere).
+        let keeper = LeaseKeeper(store: store, task: running.id, epoch: running.leaseEpoch,
+                                 leaseMs: config.leaseMs, everyMs: config.heartbeatMs)
+        defer { keeper.stop() }
 
         let outcome: ToolOutcome
         var cached = false
@@ -355,4 +360,20 @@ extension Engine {
         notify(id)
         return t
     }
+}
+
+/// Renews one attempt's lease every heartbeat until stopped.
+final class LeaseKeeper: @unchecked Sendable {
+    private let done = Signal()
+
+    init(store: Store, task: String, epoch: Int64, leaseMs: Int64, everyMs: Int64) {
+        let done = self.done
+        startThread {
+            while !done.wait(timeoutMs: everyMs) {
+                try? store.renewLease(task: task, epoch: epoch, leaseMs: leaseMs)
+            }
+        }
+    }
+
+    func stop() { done.signal() }
 }

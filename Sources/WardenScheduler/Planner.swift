@@ -182,10 +182,22 @@ public enum Planner {
             }
         }
         complete(nodeLimit: 200_000)
+        func exhaustive(nodeLimit: Int) {
+            guard best.count > lower && p.n <= 60 && !deadline.passed else { return }
+            let (bins, done) = p.branchAndBound(upper: best.count, lower: lower, nodeLimit: nodeLimit, deadline: deadline)
+            log?("branch and bound: \(bins.map { "found \($0.count)" } ?? "nothing better"), \(done ? "complete" : "gave up")")
+            if let bins { consider(bins, "branch and bound") }
+            if done {
+                lower = best.count
+                proved = true
+            }
+        }
+        exhaustive(nodeLimit: 100_000)
 
         // 3. Local search: empty the lightest bin while budgets last.
         if best.count > lower {
-            let budget = max(2000, min(200_000, 40_000_000 / max(1, p.n)))
+            // Iterations per attempt: an iteration costs about n checks, so this bounds the work near 4M checks.
+            let budget = max(200, min(50_000, 4_000_000 / max(1, p.n)))
             var ls = BinElimination(p, bins: best, seed: 0x9E3779B97F4A7C15)
             var improved = true
             outer: while improved && ls.bins.count > lower {
@@ -210,15 +222,8 @@ public enum Planner {
         }
 
         // 4. Exact search: a better packing, or a proof that ours is optimal.
-        complete(nodeLimit: 3_000_000)
-        if best.count > lower && p.n <= 60 && !deadline.passed {
-            let (bins, done) = p.branchAndBound(upper: best.count, lower: lower, nodeLimit: 3_000_000, deadline: deadline)
-            if let bins { consider(bins, "branch and bound") }
-            if done {
-                lower = best.count
-                proved = true
-            }
-        }
+        complete(nodeLimit: 1_000_000)
+        exhaustive(nodeLimit: 2_000_000)
         if best.count <= lower { stopped = proved && best.count > bounds.bound ? "proved optimal (exhaustive search)" : "lower bound met" }
         else if deadline.passed { stopped = "time limit" }
         return Solution(bins: best, lowerBound: lower, ffd: ffd.count, method: method, stopped: stopped, bounds: bounds)
