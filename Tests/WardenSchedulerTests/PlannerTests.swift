@@ -89,7 +89,9 @@ private func checkFeasible(_ r: PlanReport, _ tasks: [TaskDemand]) {
         checkFeasible(r, tasks)
         #expect(!r.allPlaced)
         #expect(r.unplaced.map(\.task) == ["web-2"])
-        #expect(r.unplaced[0].reason == "0/2 nodes fit: 2 anti-affinity zone")
+        // db takes zone b first (priority); web-0 packs next to it and fills b's cpu; web-1 goes to a; web-2
+        // finds b full and zone a taken.
+        #expect(r.unplaced[0].reason == "0/2 nodes fit: 1 anti-affinity zone, 1 insufficient cpu (need 1, best free 0)")
         #expect(r.placements.first { $0.task == "db" }?.node == "b")
         #expect(r.nodesUsed == 2 && r.lowerBound >= 1 && r.lowerBound <= r.nodesUsed)
         let json = r.json
@@ -97,20 +99,24 @@ private func checkFeasible(_ r: PlanReport, _ tasks: [TaskDemand]) {
             #expect(json[key] != nil, "missing \(key)")
         }
         #expect(abs((json["utilization"]?["cpu"]?.doubleValue ?? 0) - 0.7143) < 1e-9)   // 5 of 7 allocatable cpu
-        #expect(json["placements"]?.arrayValue?.first == ["task": "web-0", "node": "a"])
-        #expect(r.text.contains("web-2: 0/2 nodes fit: 2 anti-affinity zone"))
+        #expect(json["placements"]?.arrayValue?.first == ["task": "web-0", "node": "b"])
+        #expect(r.text.contains("web-2: 0/2 nodes fit: 1 anti-affinity zone, 1 insufficient cpu (need 1, best free 0)"))
     }
 
     @Test func strandedCapacityIsReported() {
-        // Node "cpu-rich" is out of memory with 3 cpu free; "mem-rich" is out of cpu with 6Gi free.
+        // "m" packs onto mem-rich (the tighter fit) and leaves it 4Gi no task can use without cpu; "cpu-only"
+        // has 4 cpu but less memory than the smallest task needs.
         let nodes = [NodeSpec(name: "cpu-rich", capacity: Resources(cpuMillis: 4000, memoryBytes: 4 << 30)),
-                     NodeSpec(name: "mem-rich", capacity: Resources(cpuMillis: 1000, memoryBytes: 8 << 30))]
+                     NodeSpec(name: "mem-rich", capacity: Resources(cpuMillis: 1000, memoryBytes: 8 << 30)),
+                     NodeSpec(name: "cpu-only", capacity: Resources(cpuMillis: 4000, memoryBytes: 1 << 30))]
         let tasks = [TaskDemand(id: "m", resources: Resources(cpuMillis: 1000, memoryBytes: 4 << 30)),
                      TaskDemand(id: "c", resources: Resources(cpuMillis: 1000, memoryBytes: 2 << 30))]
         let r = Planner.plan(tasks: tasks, nodes: nodes)
         #expect(r.allPlaced)
-        #expect(r.stranded == .init(cpuMillis: 3000, memoryBytes: 6 << 30, cpuNodes: 1, memoryNodes: 1))
-        #expect(r.json["stranded"]?["cpu"] == "3")
+        #expect(r.placements == [.init(task: "m", node: "mem-rich"), .init(task: "c", node: "cpu-rich")])
+        #expect(r.stranded == .init(cpuMillis: 4000, memoryBytes: 4 << 30, cpuNodes: 1, memoryNodes: 1))
+        #expect(r.json["stranded"]?["cpu"] == "4")
+        #expect(r.json["stranded"]?["memory"] == "4Gi")
     }
 
     /// On tiny random instances the planner finds the optimum (checked by brute force) and its lower bound
@@ -213,7 +219,8 @@ private func checkFeasible(_ r: PlanReport, _ tasks: [TaskDemand]) {
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(html.contains("<svg"))
         #expect(html.contains("n&lt;1&gt;"))
-        #expect(html.contains("0/1 nodes fit: 1 insufficient cpu (need 8, best free 1)"))
+        // Larger tasks are placed first, so "huge" meets an empty node.
+        #expect(html.contains("0/1 nodes fit: 1 insufficient cpu (need 8, best free 2)"))
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://") && !html.contains("n<1>"))
     }
 

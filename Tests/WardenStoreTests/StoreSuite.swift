@@ -210,10 +210,17 @@ func sampleTask(_ id: String = TaskID.make(), tenant: String = "default", key: S
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let db = try SQLiteDatabase(path: "\(dir)/w.db")
         let s = try Store(db)
-        let threads = 8, each = 40
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            for _ in 0..<each { try? s.write { tx in try s.insertTask(tx, sampleTask(), actor: "t", rule: nil) } }
+        let threads = 16, each = 25
+        // Real threads, more than cores: writers queue up behind a commit in progress and share the next one.
+        let group = DispatchGroup()
+        for _ in 0..<threads {
+            group.enter()
+            Thread {
+                for _ in 0..<each { try? s.write { tx in try s.insertTask(tx, sampleTask(), actor: "t", rule: nil) } }
+                group.leave()
+            }.start()
         }
+        group.wait()
         #expect(try s.tasks(limit: 10_000).count == threads * each)
         #expect(db.commits < db.writes, "group commit should batch: \(db.commits) commits for \(db.writes) writes")
         // A reopened store sees everything (it was committed, not just buffered).
