@@ -14,10 +14,11 @@ step "Create the state directory and store" "$W" init
 step "Register the example plugins (manifests validated, files pinned by sha256)" "$W" plugin register "$ROOT/plugins/wordcount"
 "$W" plugin register "$ROOT/plugins/flaky" >/dev/null
 "$W" plugin register "$ROOT/plugins/files" >/dev/null
+"$W" plugin register "$ROOT/plugins/researcher" >/dev/null
 for p in "$ROOT"/plugins/*/; do
   # Built plugins (dylibs, MCP servers) join the demo when they are there.
   [ -f "$p/warden-plugin.json" ] || continue
-  case $(basename "$p") in wordcount|flaky|files) ;; *) "$W" plugin register "$p" >/dev/null 2>&1 || true ;; esac
+  case $(basename "$p") in wordcount|flaky|files|researcher) ;; *) "$W" plugin register "$p" >/dev/null 2>&1 || true ;; esac
 done
 step "Registered plugins" "$W" plugin list
 step "Run a tool in the sandbox, no daemon needed" "$W" run wordcount.count --input '{"text": "the quick brown fox jumps over the lazy dog the end", "top": 2}'
@@ -53,6 +54,32 @@ did=$("$W" tasks --json --limit 1 | python3 -c 'import json,sys; print(json.load
 step "An operator approves it" "$W" approve "$did" --reason "cleanup ticket 42"
 step "…and it runs" "$W" wait "$did" --timeout 30s
 "$W" run files.list
+
+# A workflow whose middle step is an agent: it calls tools through Warden, and one of its calls is denied.
+cat >"$WARDEN_HOME/research.json" <<'J'
+{ "name": "research",
+  "steps": [
+    {"id": "count", "tool": "wordcount.count", "input": {"text": "{{input.text}}", "top": 1}},
+    {"id": "study", "tool": "researcher.study", "after": ["count"],
+     "input": {"text": "the most frequent word was {{steps.count.result.top[0].word}}", "delete": "report.txt"}},
+    {"id": "report", "tool": "wordcount.count", "after": ["study"],
+     "input": {"text": "agent report: {{steps.study.result.steps}}"}}
+  ] }
+J
+cat >"$WARDEN_HOME/policy2.json" <<'P'
+{ "tenants": { "default": {"quota": {"cpu": "2", "memory": "2Gi", "tasks": 20}, "rateLimit": "50/s"},
+               "research": {"quota": {"cpu": "2", "memory": "2Gi", "tasks": 20}} },
+  "rules": [ {"id": "research-never-deletes", "effect": "deny", "tenants": ["research"], "tools": ["files.delete"]},
+             {"id": "approve-deletes", "effect": "require_approval", "tools": ["files.delete"]},
+             {"id": "allow-rest", "effect": "allow"} ],
+  "default": "deny" }
+P
+"$W" policy set "$WARDEN_HOME/policy2.json" >/dev/null
+step "A workflow with an agent step (tenant research: its delete will be denied)" "$W" workflow submit "$WARDEN_HOME/research.json" --tenant research --input '{"text": "the cat saw the other cat"}'
+wf=$("$W" tasks --json --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["workflow"])')
+for _ in $(seq 300); do s=$("$W" workflow status "$wf" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'); [ "$s" = running ] || break; sleep 0.1; done
+step "Its status" "$W" workflow status "$wf"
+step "The whole story: admission, placement, sandbox records, the agent's child calls, the denying rule" "$W" explain "$wf"
 
 step "Metrics (Prometheus text format)" bash -c "\"$W\" metrics | grep -E '^warden_(admissions_total|tasks|queue_depth_total)' | head -12"
 step "The audit log is a hash chain; verify it" "$W" audit --verify
