@@ -8,21 +8,23 @@ import WardenSystem
 /// back typed by column OID. Not thread-safe: the pool hands a connection to one caller at a time.
 final class PostgresConnection: SQLExecutor {
     let conn: OpaquePointer
+    let pq: LibPQ
 
     init(url: String) throws {
-        guard let c = PQconnectdb(url) else { throw SQLError(code: -1, sqlstate: nil, message: "PQconnectdb returned nothing") }
-        guard PQstatus(c) == CONNECTION_OK else {
-            let msg = String(cString: PQerrorMessage(c)).trimmed
-            PQfinish(c)
+        pq = try LibPQ.get()
+        guard let c = pq.connectdb(url) else { throw SQLError(code: -1, sqlstate: nil, message: "PQconnectdb returned nothing") }
+        guard pq.status(c) == CONNECTION_OK else {
+            let msg = String(cString: pq.errorMessage(c)!).trimmed
+            pq.finish(c)
             throw SQLError(code: -1, sqlstate: "08001", message: "connect: \(msg)")
         }
         conn = c
         _ = try query("SET client_min_messages = warning", [])
     }
 
-    deinit { PQfinish(conn) }
+    deinit { pq.finish(conn) }
 
-    var isOK: Bool { PQstatus(conn) == CONNECTION_OK }
+    var isOK: Bool { pq.status(conn) == CONNECTION_OK }
 
     /// `?` → `$n`, outside quoted strings.
     static func numbered(_ sql: String) -> String {
@@ -44,7 +46,7 @@ final class PostgresConnection: SQLExecutor {
     private func run(_ sql: String, _ params: [SQLValue]) throws -> OpaquePointer {
         let res: OpaquePointer?
         if params.isEmpty {
-            res = PQexec(conn, sql)
+            res = pq.exec(conn, sql)
         } else {
             var buffers: [UnsafeMutablePointer<CChar>?] = []
             var lengths: [Int32] = []
@@ -70,17 +72,17 @@ final class PostgresConnection: SQLExecutor {
             res = values.withUnsafeBufferPointer { vb in
                 lengths.withUnsafeBufferPointer { lb in
                     formats.withUnsafeBufferPointer { fb in
-                        PQexecParams(conn, Self.numbered(sql), Int32(params.count), nil, vb.baseAddress, lb.baseAddress, fb.baseAddress, 0)
+                        pq.execParams(conn, Self.numbered(sql), Int32(params.count), nil, vb.baseAddress, lb.baseAddress, fb.baseAddress, 0)
                     }
                 }
             }
         }
-        guard let res else { throw SQLError(code: -1, sqlstate: "08006", message: String(cString: PQerrorMessage(conn)).trimmed) }
-        let status = PQresultStatus(res)
+        guard let res else { throw SQLError(code: -1, sqlstate: "08006", message: String(cString: pq.errorMessage(conn)!).trimmed) }
+        let status = pq.resultStatus(res)
         if status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK {
-            let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let msg = String(cString: PQresultErrorMessage(res)).trimmed
-            PQclear(res)
+            let state = pq.resultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let msg = String(cString: pq.resultErrorMessage(res)!).trimmed
+            pq.clear(res)
             let short = sql.count > 80 ? String(sql.prefix(80)) + "…" : sql
             throw SQLError(code: -1, sqlstate: state, message: "\(msg) (SQLSTATE \(state ?? "?")) in: \(short)")
         }
@@ -90,27 +92,27 @@ final class PostgresConnection: SQLExecutor {
     @discardableResult
     func execute(_ sql: String, _ params: [SQLValue]) throws -> Int {
         let res = try run(sql, params)
-        defer { PQclear(res) }
-        return Int(String(cString: PQcmdTuples(res))) ?? 0
+        defer { pq.clear(res) }
+        return Int(String(cString: pq.cmdTuples(res)!)) ?? 0
     }
 
     func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
         let res = try run(sql, params)
-        defer { PQclear(res) }
-        let rows = PQntuples(res), cols = PQnfields(res)
+        defer { pq.clear(res) }
+        let rows = pq.ntuples(res), cols = pq.nfields(res)
         var columns: [String: Int] = [:]
         var types: [UInt32] = []
         for c in 0..<cols {
-            columns[String(cString: PQfname(res, c))] = Int(c)
-            types.append(PQftype(res, c))
+            columns[String(cString: pq.fname(res, c)!)] = Int(c)
+            types.append(pq.ftype(res, c))
         }
         var out: [SQLRow] = []
         out.reserveCapacity(Int(rows))
         for r in 0..<rows {
             var values: [SQLValue] = []
             for c in 0..<cols {
-                if PQgetisnull(res, r, c) == 1 { values.append(.null); continue }
-                let text = String(cString: PQgetvalue(res, r, c))
+                if pq.getisnull(res, r, c) == 1 { values.append(.null); continue }
+                let text = String(cString: pq.getvalue(res, r, c)!)
                 switch types[Int(c)] {
                 case 20, 21, 23, 26: values.append(.int(Int64(text) ?? 0))
                 case 700, 701, 1700: values.append(.double(Double(text) ?? 0))
@@ -139,15 +141,15 @@ final class PostgresConnection: SQLExecutor {
         return out
     }
 
-    var socket: Int32 { PQsocket(conn) }
+    var socket: Int32 { pq.socket(conn) }
 
     /// Notifications received since the last call (after `consume`).
     func notifications() -> [(channel: String, payload: String)] {
-        PQconsumeInput(conn)
+        pq.consumeInput(conn)
         var out: [(String, String)] = []
-        while let n = PQnotifies(conn) {
+        while let n = pq.notifies(conn) {
             out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
-            PQfreemem(n)
+            pq.freemem(n)
         }
         return out
     }
