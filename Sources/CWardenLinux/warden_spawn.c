@@ -288,11 +288,21 @@ static void exec_payload(const warden_spawn_spec *s, int errfd) {
     child_fail(errfd, WARDEN_STEP_EXEC, errno, -1);
 }
 
+// Zeroes [start, end) of our own memory (bounded: a bogus range is skipped, never a crash).
+static void scrub(uintptr_t start, uintptr_t end) {
+    if (start == 0 || end <= start || end - start > (1u << 20)) return;
+    memset((void *)start, 0, end - start);
+}
+
 // pid 1 of the sandbox's pid namespace: reap everything, report the payload's status, exit. Its death makes
-// the kernel kill every process left in the namespace. Non-dumpable and capability-less, so nothing inside
-// can read its memory or environment through /proc/1.
-static void run_init(pid_t payload, int status_fd) {
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+// the kernel kill every process left in the namespace. Non-dumpable (set before the payload was forked) and
+// capability-less, so nothing inside can read its memory or environment through /proc/1; and since
+// /proc/1/cmdline is readable whatever the dumpable flag, Warden's argv (store URLs, paths, --env values)
+// is wiped from it, and the environment strings with it.
+static void run_init(const warden_spawn_spec *s, pid_t payload, int status_fd) {
+    scrub(s->scrub_arg_start, s->scrub_arg_end);
+    scrub(s->scrub_env_start, s->scrub_env_end);
+    if (s->scrub_arg_end > s->scrub_arg_start + 12) memcpy((void *)s->scrub_arg_start, "warden-init", 12);
     drop_all_caps();
     // Keep only the status pipe: copies of stdio or the bind-source fds must not stay open here.
     if (status_fd > 0) syscall(SYS_close_range, 0, (unsigned)status_fd - 1, 0);
@@ -349,13 +359,15 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     // The id change cleared the parent-death signal; arm it again.
     if (s->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (s->use_init) {
+        // Non-dumpable before the fork, so there is no moment when the payload runs and the init is readable.
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         pid_t payload = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
         if (payload < 0) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
         if (payload == 0) {
             close(status_w);
             exec_payload(s, errfd);
         }
-        run_init(payload, status_w);
+        run_init(s, payload, status_w);
     }
     exec_payload(s, errfd);
 }

@@ -416,6 +416,11 @@ public final class Sandbox: @unchecked Sendable {
         cspec.stderr_fd = errP[1]
         cspec.extra_fd = spec.extraFD
         cspec.use_init = usesInit ? 1 : 0
+        let scrub = Self.argvEnvRanges
+        cspec.scrub_arg_start = scrub.0
+        cspec.scrub_arg_end = scrub.1
+        cspec.scrub_env_start = scrub.2
+        cspec.scrub_env_end = scrub.3
         cspec.die_with_parent = 1
 
         let rc: Int32 = mounts.withUnsafeBufferPointer { mb in
@@ -482,6 +487,17 @@ public final class Sandbox: @unchecked Sendable {
         }
         return WardenError(.osError, "sandbox setup failed at \(what): \(errno)", hint: hint)
     }
+
+    /// Where this process's argv and environment strings live (/proc/self/stat fields 48-51), for the init to
+    /// wipe its copy of them; zeros when unknown.
+    static let argvEnvRanges: (UInt, UInt, UInt, UInt) = {
+        guard let stat = try? FS.readText("/proc/self/stat"), let close = stat.lastIndex(of: ")") else { return (0, 0, 0, 0) }
+        // Fields after the command name start at field 3; arg_start is field 48.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count >= 50 else { return (0, 0, 0, 0) }
+        let v = fields[45...48].map { UInt($0) ?? 0 }
+        return (v[0], v[1], v[2], v[3])
+    }()
 
     /// The sandbox's environment: only the profile's kept and set variables, then the spec's.
     static func environment(_ spec: SandboxSpec) -> [String: String] {

@@ -121,6 +121,9 @@ typedef struct warden_spawn_spec {
     int32_t extra_fd;               // becomes 3 when >= 0 (plugin-host socket, agent socket)
 
     int32_t use_init;               // with CLONE_NEWPID: a non-dumpable pid-1 reaper forks the payload
+    // The init is a fork of Warden: /proc/1/cmdline and /proc/1/environ read these ranges of its memory (our
+    // argv and environment strings; /proc/self/stat fields 48-51), which the init zeroes. 0: leave as is.
+    uintptr_t scrub_arg_start, scrub_arg_end, scrub_env_start, scrub_env_end;
     int32_t die_with_parent;        // PR_SET_PDEATHSIG(SIGKILL) on the first child
 } warden_spawn_spec;
 
