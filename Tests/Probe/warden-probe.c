@@ -490,8 +490,28 @@ static int do_int80(void) {
     return ret == -ENOSYS ? 38 : 99;
 }
 
-static void c_int80(int argc, char **argv) {
+// The x32 ABI: x86_64 syscall numbers with bit 30 set (getpid). Kernels without CONFIG_X86_X32_ABI say ENOSYS.
+static int do_x32(void) {
+    long ret = syscall(0x40000000L | SYS_getpid);
+    if (ret == getpid()) return 0;
+    return errno == ENOSYS ? 38 : 99;
+}
+
+static void c_x32(int argc, char **argv) {
     (void)argc, (void)argv;
+    int st = in_child(do_x32);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ALLOWED("x32 getpid worked in a child");
+    if (WIFSIGNALED(st)) BLOCKED(0, "child killed by signal %d%s", WTERMSIG(st), WTERMSIG(st) == SIGSYS ? " (SIGSYS)" : "");
+    BLOCKED(WEXITSTATUS(st) == 38 ? ENOSYS : 0, "x32 getpid failed (child exit %d)", WEXITSTATUS(st));
+}
+
+// `int80 self` makes the call in the probe itself (the sandbox then reports reason "seccomp").
+static void c_int80(int argc, char **argv) {
+    if (argc >= 3 && strcmp(argv[2], "self") == 0) {
+        int r = do_int80();
+        if (r == 0) ALLOWED("int 0x80 getpid worked");
+        BLOCKED(r == 38 ? ENOSYS : 0, "int 0x80 getpid failed (%d)", r);
+    }
     int st = in_child(do_int80);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ALLOWED("int 0x80 getpid worked in a child");
     if (WIFSIGNALED(st)) BLOCKED(0, "child killed by signal %d%s", WTERMSIG(st), WTERMSIG(st) == SIGSYS ? " (SIGSYS)" : "");
@@ -589,6 +609,42 @@ static void c_proc1(int argc, char **argv) {
     if (n == 0) BLOCKED(0, "%s is empty", path);
     if (strcmp(argv[2], "environ") == 0) ALLOWED("read %zd bytes of %s", n, path);   // never echo secrets
     ALLOWED("%s: %s", path, buf);
+}
+
+// --- SysV IPC (the ipc namespace) --------------------------------------------------------------------
+
+#include <sys/shm.h>
+
+// `shm KEY` looks a segment up; `shm KEY make` creates it (0666, stays after exit); `shm KEY rm` removes it.
+static void c_shm(int argc, char **argv) {
+    need(argc, 3, "shm KEY [make|rm]");
+    key_t key = (key_t)strtol(argv[2], NULL, 0);
+    if (argc >= 4 && strcmp(argv[3], "make") == 0) {
+        int id = shmget(key, 4096, IPC_CREAT | 0666);
+        if (id < 0) ERROR(errno, "shmget(create): %s", strerror(errno));
+        ALLOWED("created segment %d for key %#x", id, key);
+    }
+    int id = shmget(key, 0, 0);
+    if (id < 0) BLOCKED(errno, "shmget(%#x): %s", key, strerror(errno));
+    if (argc >= 4 && strcmp(argv[3], "rm") == 0) shmctl(id, IPC_RMID, NULL);
+    ALLOWED("segment %d for key %#x is visible", id, key);
+}
+
+// `tick FILE SECONDS`: the foreground writer (what `escape` leaves behind, but as the payload itself).
+static void c_tick(int argc, char **argv) {
+    need(argc, 4, "tick FILE SECONDS");
+    for (long i = 0; i < atoi(argv[3]) * 20L; i++) {
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            char n[32];
+            int len = snprintf(n, sizeof n, "%ld\n", i);
+            ssize_t w = write(fd, n, (size_t)len);
+            (void)w;
+            close(fd);
+        }
+        usleep(50000);
+    }
+    ALLOWED("ticked for %s s", argv[3]);
 }
 
 // --- network -----------------------------------------------------------------------------------------
@@ -756,8 +812,9 @@ static const struct probe_case cases[] = {
     {"process_vm_readv", c_process_vm_readv}, {"open_by_handle_at", c_open_by_handle_at},
     {"init_module", c_init_module}, {"finit_module", c_finit_module}, {"delete_module", c_delete_module},
     {"kexec_load", c_kexec_load}, {"personality", c_personality},
-    {"tiocsti", c_tiocsti}, {"tiocsti-high", c_tiocsti_high}, {"tioclinux", c_tioclinux}, {"int80", c_int80},
+    {"tiocsti", c_tiocsti}, {"tiocsti-high", c_tiocsti_high}, {"tioclinux", c_tioclinux}, {"int80", c_int80}, {"x32", c_x32},
     {"caps", c_caps}, {"fds", c_fds}, {"env", c_env}, {"proc1", c_proc1},
+    {"shm", c_shm}, {"tick", c_tick},
     {"tcp", c_tcp}, {"unix-abstract", c_unix_abstract},
     {"forkbomb", c_forkbomb}, {"memhog", c_memhog}, {"spin", c_spin}, {"flood", c_flood}, {"escape", c_escape},
 };
