@@ -18,6 +18,8 @@ public struct SandboxSpec: @unchecked Sendable {
     public var profile: ProfileLoader.Loaded
     /// Replaces the profile's OCI filter (`sandbox exec --seccomp FILE`). Mandatory rules still apply.
     public var seccompOverride: OCISeccomp?
+    /// The file `seccompOverride` came from, for error messages.
+    public var seccompOverrideFile: String?
     public var binds: [BindSpec] = []
     public var roBinds: [BindSpec] = []
     /// Mounted read-only at /plugin, which becomes the working directory.
@@ -269,7 +271,14 @@ public final class Sandbox: @unchecked Sendable {
             let cached = programCache[oci]
             pthread_mutex_unlock(&lock)
             if let cached { out.append(cached) } else {
-                let (p, _) = try SeccompCompiler.compile(oci)
+                // A rule libseccomp cannot take (an unknown syscall in a deny rule…) is bad input: name the file.
+                let file = spec.seccompOverride != nil ? spec.seccompOverrideFile : spec.profile.seccompFile
+                let p: SeccompCompiler.Program
+                do throws(WardenError) {
+                    (p, _) = try SeccompCompiler.compile(oci, path: spec.seccompOverride != nil ? "$" : spec.profile.seccompJSONPath)
+                } catch {
+                    throw file.map { error.prefixed($0) } ?? error
+                }
                 pthread_mutex_lock(&lock)
                 programCache[oci] = p
                 pthread_mutex_unlock(&lock)
