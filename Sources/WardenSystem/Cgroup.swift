@@ -133,8 +133,10 @@ public enum Cgroups {
         return nil
     }
 
+    /// Writes a control file. Never O_CREAT: cgroupfs makes every file itself, and a missing one means the
+    /// controller is missing (an error), not a file to invent.
     static func write(_ path: String, _ value: String) throws(WardenError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT, 0o644)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Errno.current.error("open \(path)") }
         defer { close(fd) }
         let bytes = Array(value.utf8)
@@ -143,12 +145,14 @@ public enum Cgroups {
     }
 
     /// rmdir with a few retries: a cgroup stays busy for a moment after its last process is reaped.
-    static func removeDir(_ path: String) {
+    /// True when the directory is gone.
+    @discardableResult static func removeDir(_ path: String) -> Bool {
         for attempt in 0..<50 {
-            if rmdir(path) == 0 || errno == ENOENT { return }
-            if errno != EBUSY { return }
+            if rmdir(path) == 0 || errno == ENOENT { return true }
+            if errno != EBUSY { return false }
             usleep(useconds_t(min(1000 * (attempt + 1), 20_000)))
         }
+        return false
     }
 
     static func pidsIn(_ procsFile: String) -> [pid_t] {
@@ -257,8 +261,7 @@ public final class CgroupV1: CgroupDriver {
                     for p in pids { kill(p, SIGKILL) }
                     usleep(5000)
                 }
-                Cgroups.removeDir(path)
-                removed += 1
+                if Cgroups.removeDir(path) { removed += 1 }
             }
         }
         return removed
@@ -380,8 +383,7 @@ public final class CgroupV2: CgroupDriver {
             if (try? Cgroups.write("\(path)/cgroup.kill", "1")) == nil {
                 for p in Cgroups.pidsIn("\(path)/cgroup.procs") { kill(p, SIGKILL) }
             }
-            Cgroups.removeDir(path)
-            removed += 1
+            if Cgroups.removeDir(path) { removed += 1 }
         }
         return removed
     }
