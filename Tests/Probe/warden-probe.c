@@ -630,18 +630,13 @@ static void c_shm(int argc, char **argv) {
     ALLOWED("segment %d for key %#x is visible", id, key);
 }
 
+static void tick(const char *file, long i);
+
 // `tick FILE SECONDS`: the foreground writer (what `escape` leaves behind, but as the payload itself).
 static void c_tick(int argc, char **argv) {
     need(argc, 4, "tick FILE SECONDS");
     for (long i = 0; i < atoi(argv[3]) * 20L; i++) {
-        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            char n[32];
-            int len = snprintf(n, sizeof n, "%ld\n", i);
-            ssize_t w = write(fd, n, (size_t)len);
-            (void)w;
-            close(fd);
-        }
+        tick(argv[2], i);
         usleep(50000);
     }
     ALLOWED("ticked for %s s", argv[3]);
@@ -697,15 +692,16 @@ static void c_unix_abstract(int argc, char **argv) {
 static void c_forkbomb(int argc, char **argv) {
     need(argc, 3, "forkbomb N");
     int max = atoi(argv[2]), made = 0, err = 0;
+    pid_t *kids = calloc((size_t)(max > 0 ? max : 1), sizeof *kids);
+    if (!kids) ERROR(ENOMEM, "calloc");
     fflush(stdout);
-    setpgid(0, 0);
     for (; made < max; made++) {
         pid_t p = fork();
         if (p == 0) { for (;;) pause(); }
         if (p < 0) { err = errno; break; }
+        kids[made] = p;
     }
-    signal(SIGTERM, SIG_IGN);
-    kill(0, SIGTERM);   // our process group: the children
+    for (int i = 0; i < made; i++) kill(kids[i], SIGKILL);
     while (wait(NULL) > 0 || errno == EINTR) {}
     if (err) BLOCKED(err, "fork failed after %d children: %s", made, strerror(err));
     ALLOWED("forked %d children", made);
@@ -752,8 +748,19 @@ static void c_flood(int argc, char **argv) {
     _exit(0);
 }
 
-// setsid + double fork: the grandchild appends a counter to DIR/FILE every 50 ms for up to SECONDS, so it
-// outlives the probe unless something kills it. Reports the grandchild's pid (as the probe sees it).
+static void tick(const char *file, long i) {
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return;
+    char n[32];
+    int len = snprintf(n, sizeof n, "%ld\n", i);
+    ssize_t w = write(fd, n, (size_t)len);
+    (void)w;
+    close(fd);
+}
+
+// setsid + double fork: the grandchild writes a counter to FILE every 50 ms for up to SECONDS, so it
+// outlives the probe unless something kills it. The probe returns once the first tick is written, and
+// reports the grandchild's pid (as the probe sees it).
 static void c_escape(int argc, char **argv) {
     need(argc, 4, "escape FILE SECONDS");
     const char *file = argv[2];
@@ -765,26 +772,18 @@ static void c_escape(int argc, char **argv) {
     if (child < 0) ERROR(errno, "fork: %s", strerror(errno));
     if (child == 0) {
         setsid();
-        pid_t g = fork();
-        if (g != 0) {
-            ssize_t w = write(p[1], &g, sizeof g);
-            (void)w;
-            _exit(0);
-        }
+        if (fork() != 0) _exit(0);
         close(p[0]);
-        close(p[1]);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0), dup2(null, 1), dup2(null, 2);   // let go of the sandbox's pipes
-        for (long i = 0; i < secs * 20L; i++) {
-            int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-            if (fd >= 0) {
-                char n[32];
-                int len = snprintf(n, sizeof n, "%ld\n", i);
-                ssize_t w = write(fd, n, (size_t)len);
-                (void)w;
-                close(fd);
-            }
+        tick(file, 0);
+        pid_t self = getpid();
+        ssize_t w = write(p[1], &self, sizeof self);
+        (void)w;
+        syscall(SYS_close_range, 3U, ~0U, 0U);        // and of anything else (Foundation's exit socket, bare)
+        for (long i = 1; i < secs * 20L; i++) {
             usleep(50000);
+            tick(file, i);
         }
         _exit(0);
     }
@@ -825,6 +824,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     case_name = argv[1];
+    // Whatever started us may have blocked signals (Foundation's Process passes its mask on): start clean.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (strcmp(cases[i].name, argv[1]) == 0) cases[i].run(argc, argv);
     ERROR(EINVAL, "unknown case");
