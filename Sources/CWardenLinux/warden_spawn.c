@@ -234,8 +234,11 @@ static void loopback_up(int errfd) {
 // inheritable sets. The kernel does not clear them on setresuid here: uid 0 is not mapped in our user
 // namespace, so the usual "root gives up its ids" rule never fires.
 static int drop_all_caps(void) {
-    for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+        if (errno == EINVAL) break;   // past the kernel's last capability
+        return -1;
+    }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -336,6 +339,18 @@ static void reset_signals(void) {
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
 }
 
+struct payload_args {
+    const warden_spawn_spec *s;
+    int errfd, status_w;
+};
+
+static int payload_main(void *arg) {
+    struct payload_args *a = arg;
+    close(a->status_w);   // our own fd table: the init keeps its copy
+    exec_payload(a->s, a->errfd);
+    return 127;
+}
+
 static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int status_w) {
     reset_signals();
     if (s->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -346,6 +361,9 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     } while (n < 0 && errno == EINTR);
     if (n != 1) _exit(127);  // the parent died or gave up before releasing us
     close(syncfd);
+    // v1: join the task cgroups by moving ourselves (single-threaded here), before anything else runs.
+    for (int i = 0; i < s->n_cgroup_self_fds; i++)
+        if (pwrite(s->cgroup_self_fds[i], "0", 1, 0) != 1) child_fail(errfd, WARDEN_STEP_CGROUP_ATTACH, errno, i);
     setsid();
     if (s->new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) child_fail(errfd, WARDEN_STEP_CGROUP_NS, errno, -1);
     if (s->root_dir) setup_mounts(s, errfd);
@@ -361,12 +379,17 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     if (s->use_init) {
         // Non-dumpable before the fork, so there is no moment when the payload runs and the init is readable.
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        pid_t payload = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+        // vfork-style (CLONE_VM | CLONE_VFORK) on a stack of its own: no second copy of Warden's page tables
+        // (one is made by the first clone already; in a large `serve` process each copy costs). The payload
+        // changes only per-task state (fds, creds, rlimits, seccomp: none is shared without CLONE_FILES,
+        // CLONE_THREAD…) and its own stack until it execs or fails; the init waits meanwhile.
+        enum { PAYLOAD_STACK = 256 * 1024 };
+        void *stack = mmap(NULL, PAYLOAD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
+        struct payload_args a = {s, errfd, status_w};
+        pid_t payload = clone(payload_main, (char *)stack + PAYLOAD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
         if (payload < 0) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
-        if (payload == 0) {
-            close(status_w);
-            exec_payload(s, errfd);
-        }
+        munmap(stack, PAYLOAD_STACK);
         run_init(s, payload, status_w);
     }
     exec_payload(s, errfd);

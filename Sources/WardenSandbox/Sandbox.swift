@@ -301,6 +301,12 @@ public final class Sandbox: @unchecked Sendable {
         return out
     }
 
+    /// The seccomp programs `spec` runs under, in load order (the profile's filter, then the mandatory one),
+    /// as raw `struct sock_filter` arrays: what `bwrap --add-seccomp-fd` takes, for comparisons.
+    public func seccompPrograms(for spec: SandboxSpec) throws(WardenError) -> [[UInt8]] {
+        try programs(for: spec).map(\.bytes)
+    }
+
     /// The effective limits: the profile's, overridden by the spec.
     static func limits(_ spec: SandboxSpec) -> SandboxProfile.Limits {
         var l = spec.profile.profile.limits
@@ -397,6 +403,7 @@ public final class Sandbox: @unchecked Sendable {
             }
         }
         let procsFDs = cgroup.procsFDs
+        let selfFDs = cgroup.selfAttachFDs
         let usesInit = ns.contains(.pid)
         var result = warden_spawn_result()
 
@@ -435,7 +442,7 @@ public final class Sandbox: @unchecked Sendable {
         let rc: Int32 = mounts.withUnsafeBufferPointer { mb in
             rlimits.withUnsafeBufferPointer { rb in
                 progs.withUnsafeBufferPointer { pb in
-                    procsFDs.withUnsafeBufferPointer { fb in
+                    procsFDs.withUnsafeBufferPointer { fb in selfFDs.withUnsafeBufferPointer { sb in
                         cspec.mounts = mb.baseAddress
                         cspec.n_mounts = Int32(mb.count)
                         cspec.rlimits = rb.baseAddress
@@ -444,6 +451,8 @@ public final class Sandbox: @unchecked Sendable {
                         cspec.n_filters = Int32(pb.count)
                         cspec.cgroup_procs_fds = fb.baseAddress
                         cspec.n_cgroup_procs_fds = Int32(fb.count)
+                        cspec.cgroup_self_fds = sb.baseAddress
+                        cspec.n_cgroup_self_fds = Int32(sb.count)
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let r = spawnThread.run {
@@ -452,7 +461,7 @@ public final class Sandbox: @unchecked Sendable {
                         }
                         result = res
                         return r
-                    }
+                    } }
                 }
             }
         }

@@ -38,8 +38,12 @@ public enum CgroupVersion: String, Sendable { case v1, v2, none }
 public protocol TaskCgroup: AnyObject, Sendable {
     /// v2: an O_PATH directory fd for CLONE_INTO_CGROUP, else -1.
     var dirFD: Int32 { get }
-    /// Open `cgroup.procs` files the launcher writes the child's pid into (v1, or v2 fallback).
+    /// Open `cgroup.procs` files the launcher writes the child's pid into (v2 without CLONE_INTO_CGROUP).
     var procsFDs: [Int32] { get }
+    /// v1: open `tasks` files the child itself writes "0" into before anything else. Moving a pid through
+    /// cgroup.procs takes the kernel's global threadgroup rwsem for writing, an RCU grace period (10-17 ms
+    /// per spawn here); a single thread moving itself does not (cgroup_procs_write_start).
+    var selfAttachFDs: [Int32] { get }
     func stats() -> CgroupStats
     /// Kills every process in the cgroup (v2 `cgroup.kill`; v1 SIGKILL to each listed pid until empty).
     func killAll()
@@ -181,6 +185,7 @@ public final class NoCgroups: CgroupDriver {
 final class EmptyCgroup: TaskCgroup {
     var dirFD: Int32 { -1 }
     var procsFDs: [Int32] { [] }
+    var selfAttachFDs: [Int32] { [] }
     func stats() -> CgroupStats { CgroupStats() }
     func killAll() {}
     func destroy() {}
@@ -239,9 +244,9 @@ public final class CgroupV1: CgroupDriver {
             }
             if let a = dirs["cpuacct"] { cg.cpuacct = "\(a)/\(name)" }
             for path in cg.paths {
-                let fd = open("\(path)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw Errno.current.error("open \(path)/cgroup.procs") }
-                cg.procsFDs.append(fd)
+                let fd = open("\(path)/tasks", O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw Errno.current.error("open \(path)/tasks") }
+                cg.selfAttachFDs.append(fd)
             }
         } catch {
             cg.destroy()
@@ -270,7 +275,8 @@ public final class CgroupV1: CgroupDriver {
 
 final class V1Task: TaskCgroup, @unchecked Sendable {
     var paths: [String] = []
-    var procsFDs: [Int32] = []
+    var procsFDs: [Int32] { [] }
+    var selfAttachFDs: [Int32] = []
     var memory: String?
     var pids: String?
     var cpuacct: String?
@@ -305,8 +311,8 @@ final class V1Task: TaskCgroup, @unchecked Sendable {
     func destroy() {
         if destroyed { return }
         destroyed = true
-        for fd in procsFDs { close(fd) }
-        procsFDs = []
+        for fd in selfAttachFDs { close(fd) }
+        selfAttachFDs = []
         for path in paths { Cgroups.removeDir(path) }
     }
 
@@ -393,6 +399,7 @@ final class V2Task: TaskCgroup, @unchecked Sendable {
     let path: String
     var dirFD: Int32 = -1
     var procsFDs: [Int32] = []
+    var selfAttachFDs: [Int32] { [] }
     private var destroyed = false
 
     init(path: String) { self.path = path }

@@ -204,11 +204,10 @@ struct CgroupV1SweepTests {
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["30"]
         try sleeper.run()
-        for fd in orphan.procsFDs {
-            let pid = Array("\(sleeper.processIdentifier)".utf8)
-            #expect(pwrite(fd, pid, pid.count, 0) == pid.count)
-        }
         let orphanDirs = v1.bases.map { "\($0)/w\(dead)-1" }
+        for d in orphanDirs {
+            try "\(sleeper.processIdentifier)".write(toFile: "\(d)/cgroup.procs", atomically: false, encoding: .utf8)
+        }
         #expect(orphanDirs.allSatisfy { FileManager.default.fileExists(atPath: $0) })
 
         let removed = v1.sweep()

@@ -93,8 +93,10 @@ typedef struct warden_spawn_spec {
     uint64_t clone_flags;           // CLONE_NEW* (without CLONE_NEWCGROUP: that one is unshared after attach)
     int32_t new_cgroup_ns;          // unshare(CLONE_NEWCGROUP) after the parent attached the cgroup
     int32_t cgroup_dir_fd;          // v2: O_PATH|O_DIRECTORY fd for CLONE_INTO_CGROUP, or -1
-    const int32_t *cgroup_procs_fds;// v1 (or v2 fallback): open cgroup.procs files to write the pid into
+    const int32_t *cgroup_procs_fds;// v2 without CLONE_INTO_CGROUP: open cgroup.procs files for the child's pid
     int32_t n_cgroup_procs_fds;
+    const int32_t *cgroup_self_fds; // v1: open `tasks` files the child writes "0" into first (see Cgroup.swift)
+    int32_t n_cgroup_self_fds;
 
     const char *uid_map;            // text for /proc/PID/uid_map, or NULL
     const char *gid_map;            // text for /proc/PID/gid_map, or NULL
