@@ -273,11 +273,15 @@ public final class Sandbox: @unchecked Sendable {
             if let cached { out.append(cached) } else {
                 // A rule libseccomp cannot take (an unknown syscall in a deny rule…) is bad input: name the file.
                 let file = spec.seccompOverride != nil ? spec.seccompOverrideFile : spec.profile.seccompFile
-                let p: SeccompCompiler.Program
-                do throws(WardenError) {
-                    (p, _) = try SeccompCompiler.compile(oci, path: spec.seccompOverride != nil ? "$" : spec.profile.seccompJSONPath)
-                } catch {
-                    throw file.map { error.prefixed($0) } ?? error
+                let key = ProgramCache.key("oci\u{0}" + oci.cacheDescription)
+                var p: SeccompCompiler.Program
+                if let onDisk = ProgramCache.load(key) { p = onDisk } else {
+                    do throws(WardenError) {
+                        (p, _) = try SeccompCompiler.compile(oci, path: spec.seccompOverride != nil ? "$" : spec.profile.seccompJSONPath)
+                    } catch {
+                        throw file.map { error.prefixed($0) } ?? error
+                    }
+                    ProgramCache.store(key, p)
                 }
                 pthread_mutex_lock(&lock)
                 programCache[oci] = p
@@ -291,7 +295,12 @@ public final class Sandbox: @unchecked Sendable {
             let m = mandatory
             pthread_mutex_unlock(&lock)
             if let m { out.append(m) } else {
-                let p = try SeccompCompiler.mandatoryProgram()
+                let key = ProgramCache.key("mandatory")
+                var p: SeccompCompiler.Program
+                if let onDisk = ProgramCache.load(key) { p = onDisk } else {
+                    p = try SeccompCompiler.mandatoryProgram()
+                    ProgramCache.store(key, p)
+                }
                 pthread_mutex_lock(&lock)
                 mandatory = p
                 pthread_mutex_unlock(&lock)
