@@ -246,10 +246,13 @@ static int drop_all_caps(void) {
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
+// Raw syscalls, not glibc's wrappers: those broadcast the change to every thread glibc believes exists
+// (SIGSETXID through tgkill), and a clone3'd child of a threaded Warden inherits that list of threads that
+// are not there, with tids that may name other processes in the new pid namespace.
 static void set_ids(const warden_spawn_spec *s, int errfd) {
-    if (!s->deny_setgroups && setgroups(0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
-    if (setresgid(s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);
-    if (setresuid(s->uid, s->uid, s->uid) < 0) child_fail(errfd, WARDEN_STEP_SETUID, errno, -1);
+    if (!s->deny_setgroups && syscall(SYS_setgroups, 0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
+    if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);
+    if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0) child_fail(errfd, WARDEN_STEP_SETUID, errno, -1);
 }
 
 // Moves fd to a number >= 10 (O_CLOEXEC) so dup2 onto 0..3 cannot clobber it.
@@ -298,14 +301,10 @@ static void scrub(uintptr_t start, uintptr_t end) {
 }
 
 // pid 1 of the sandbox's pid namespace: reap everything, report the payload's status, exit. Its death makes
-// the kernel kill every process left in the namespace. Non-dumpable (set before the payload was forked) and
-// capability-less, so nothing inside can read its memory or environment through /proc/1; and since
-// /proc/1/cmdline is readable whatever the dumpable flag, Warden's argv (store URLs, paths, --env values)
-// is wiped from it, and the environment strings with it.
-static void run_init(const warden_spawn_spec *s, pid_t payload, int status_fd) {
-    scrub(s->scrub_arg_start, s->scrub_arg_end);
-    scrub(s->scrub_env_start, s->scrub_env_end);
-    if (s->scrub_arg_end > s->scrub_arg_start + 12) memcpy((void *)s->scrub_arg_start, "warden-init", 12);
+// the kernel kill every process left in the namespace. Non-dumpable and wiped (both before the payload is
+// started, see child_main) and capability-less, so nothing inside can read its memory or environment
+// through /proc/1.
+static void run_init(pid_t payload, int status_fd) {
     drop_all_caps();
     // Keep only the status pipe: copies of stdio or the bind-source fds must not stay open here.
     if (status_fd > 0) syscall(SYS_close_range, 0, (unsigned)status_fd - 1, 0);
@@ -377,8 +376,14 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     // The id change cleared the parent-death signal; arm it again.
     if (s->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (s->use_init) {
-        // Non-dumpable before the fork, so there is no moment when the payload runs and the init is readable.
+        // Before the payload exists (no moment when it runs and this is not yet so): non-dumpable, and Warden's
+        // argv and environment strings wiped from our copy, since /proc/1/cmdline is readable whatever the
+        // dumpable flag (store URLs, paths, --env values). Nothing below needs them: argv/envp of the payload
+        // live in the spec's own memory.
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        scrub(s->scrub_arg_start, s->scrub_arg_end);
+        scrub(s->scrub_env_start, s->scrub_env_end);
+        if (s->scrub_arg_end > s->scrub_arg_start + 12) memcpy((void *)s->scrub_arg_start, "warden-init", 12);
         // vfork-style (CLONE_VM | CLONE_VFORK) on a stack of its own: no second copy of Warden's page tables
         // (one is made by the first clone already; in a large `serve` process each copy costs). The payload
         // changes only per-task state (fds, creds, rlimits, seccomp: none is shared without CLONE_FILES,
@@ -390,7 +395,7 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
         pid_t payload = clone(payload_main, (char *)stack + PAYLOAD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
         if (payload < 0) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
         munmap(stack, PAYLOAD_STACK);
-        run_init(s, payload, status_w);
+        run_init(payload, status_w);
     }
     exec_payload(s, errfd);
 }
@@ -548,6 +553,8 @@ pipe_fail0:
 }
 
 int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 
 int warden_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

@@ -462,6 +462,10 @@ public final class Sandbox: @unchecked Sendable {
                         cspec.n_cgroup_procs_fds = Int32(fb.count)
                         cspec.cgroup_self_fds = sb.baseAddress
                         cspec.n_cgroup_self_fds = Int32(sb.count)
+                        // The parent-death signal fires when the *thread* that cloned the child exits: clone
+                        // on a thread that lives as long as the process, the main one when we are on it (no
+                        // hand-off to the spawn thread and back), else the spawn thread.
+                        if warden_is_main_thread() == 1 { return warden_spawn(&cspec, &result) }
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let r = spawnThread.run {

@@ -203,18 +203,18 @@ public final class CgroupV1: CgroupDriver {
         for (c, base) in hierarchies { d[c] = base + "/warden" }
         dirs = d
         for dir in Set(d.values) { try? FS.mkdirs(dir) }
+        var e: Set<String> = []
+        if let m = d["memory"], FS.exists(m + "/memory.limit_in_bytes") { e.insert("memory") }
+        if let p = d["pids"], FS.exists(p + "/pids.max") || FS.isDirectory(p) { e.insert("pids") }
+        if let c = d["cpu"], FS.exists(c + "/cpu.cfs_quota_us") { e.insert("cpu") }
+        enforceable = e
     }
 
     public var version: CgroupVersion { .v1 }
     public var bases: [String] { Array(Set(dirs.values)).sorted() }
 
-    public var enforceable: Set<String> {
-        var s: Set<String> = []
-        if let m = dirs["memory"], FS.exists(m + "/memory.limit_in_bytes") { s.insert("memory") }
-        if let p = dirs["pids"], FS.exists(p + "/pids.max") || FS.isDirectory(p) { s.insert("pids") }
-        if let c = dirs["cpu"], FS.exists(c + "/cpu.cfs_quota_us") { s.insert("cpu") }
-        return s
-    }
+    /// Looked at once, in init: the launcher asks on every spawn.
+    public let enforceable: Set<String>
 
     public func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup {
         let cg = V1Task()
@@ -331,6 +331,8 @@ public final class CgroupV2: CgroupDriver {
     public init(mountPoint: String, ownPath: String, prepare: Bool = true) {
         root = mountPoint + (ownPath == "/" ? "" : ownPath)
         base = root + "/warden"
+        let t = (try? FS.readText("\(root)/cgroup.controllers")) ?? ""
+        enforceable = Set(t.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)).intersection(["memory", "pids", "cpu"])
         if prepare { self.prepare() }
     }
 
@@ -342,7 +344,8 @@ public final class CgroupV2: CgroupDriver {
         return Set(t.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
-    public var enforceable: Set<String> { controllers.intersection(["memory", "pids", "cpu"]) }
+    /// Read once, in init: the launcher asks on every spawn.
+    public let enforceable: Set<String>
 
     /// Creates `warden/` and enables the controllers for its children. A non-root cgroup with processes in it
     /// cannot delegate controllers ("no internal processes"), so our own process moves to a leaf first.
