@@ -269,6 +269,7 @@ struct EscapeSuiteTests {
 
     @Test(.timeLimit(.minutes(1)))
     func profileCheckReportsWhatIsNotHonoured() throws {
+        try requireSandbox()
         guard FileManager.default.fileExists(atPath: Self.containersProfile) else {
             Issue.record("\(Self.containersProfile) is missing (apt package golang-github-containers-common)")
             return
@@ -286,6 +287,7 @@ struct EscapeSuiteTests {
     /// An unknown syscall in a deny rule is an error (65, naming the path); in an allow rule it is skipped.
     @Test(.timeLimit(.minutes(1)))
     func unknownSyscallInDenyRuleIsAnError() throws {
+        try requireSandbox()
         let dir = scratchDir(0o755)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let deny = "\(dir)/deny.json", allow = "\(dir)/allow.json"

@@ -40,13 +40,21 @@ enum Probe {
         return "\(Warden.repo)/.build/debug/warden-probe"
     }()
 
-    /// A private copy of the helper in a directory of its own (mode 755), bound read-only at /plugin inside:
-    /// only the probe goes in, and the bare control can write into the same directory.
+    /// A copy of the helper in a directory of its own (mode 755), bound read-only at /plugin inside: only
+    /// the probe goes in, and the bare control can write into the same directory. Named after the build
+    /// (size, mtime), so runs reuse it instead of leaving a 10 MB copy behind each time.
     static let dir: String = {
-        let d = NSTemporaryDirectory() + "warden-probe-\(UUID().uuidString.prefix(8))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        chmod(d, 0o755)
-        try? FileManager.default.copyItem(atPath: built, toPath: "\(d)/warden-probe")
+        let attrs = try? FileManager.default.attributesOfItem(atPath: built)
+        let size = (attrs?[.size] as? NSNumber)?.intValue ?? 0
+        let mtime = Int((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        let d = NSTemporaryDirectory() + "warden-probe-\(size)-\(mtime)"
+        if FileManager.default.isExecutableFile(atPath: "\(d)/warden-probe") { return d }
+        // Made aside and renamed into place: test processes may race for it.
+        let tmp = d + ".\(getpid())"
+        try? FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        chmod(tmp, 0o755)
+        try? FileManager.default.copyItem(atPath: built, toPath: "\(tmp)/warden-probe")
+        if rename(tmp, d) != 0 { try? FileManager.default.removeItem(atPath: tmp) }
         return d
     }()
     static var path: String { "\(dir)/warden-probe" }

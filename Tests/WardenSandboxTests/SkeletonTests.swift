@@ -4,7 +4,7 @@ import Testing
 @testable import WardenSandbox
 
 /// The skeleton directory becomes the sandbox's root; one that someone else can write is refused.
-@Suite struct SkeletonTests {
+@Suite(.timeLimit(.minutes(1))) struct SkeletonTests {
     func dir(_ mode: mode_t) throws -> String {
         let d = NSTemporaryDirectory() + "warden-skel-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: false)

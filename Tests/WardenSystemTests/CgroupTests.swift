@@ -39,7 +39,7 @@ struct FakeCgroupTree {
     func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
 
-@Suite("cgroup v2 driver on a fake cgroupfs")
+@Suite("cgroup v2 driver on a fake cgroupfs", .timeLimit(.minutes(1)))
 struct CgroupV2FakeTreeTests {
     @Test func enablesControllersForTaskCgroups() throws {
         let t = try FakeCgroupTree()
@@ -128,7 +128,7 @@ func deadPid() -> pid_t {
     return p.processIdentifier
 }
 
-@Suite("cgroup detection")
+@Suite("cgroup detection", .timeLimit(.minutes(1)))
 struct CgroupDetectTests {
     @Test func pureV2() throws {
         let t = try FakeCgroupTree()
