@@ -194,3 +194,37 @@ struct HostileCodeTests {
     }
 }
 }
+
+extension SandboxZoo {
+/// `warden bench spawn` and `bench seccomp-bpf`, as a user (and Benchmarks/spawn.sh) reads them.
+@Suite("bench commands")
+struct BenchCommandTests {
+    @Test(.timeLimit(.minutes(1)))
+    func spawnPrintsTheRecord() throws {
+        try requireSandbox()
+        let r = try Warden.run(["bench", "spawn", "--n", "5", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = r.json as? [String: Any] ?? [:]
+        #expect(o["name"] as? String == "spawn" && o["n"] as? Int == 5, "\(r.stdout)")
+        let median = o["median_ms"] as? Double ?? 0, p90 = o["p90_ms"] as? Double ?? 0
+        #expect(median > 0 && median <= p90, "\(r.stdout)")
+        #expect((o["per_second"] as? Double ?? 0) > 0, "\(r.stdout)")
+        #expect(Set(o["namespaces"] as? [String] ?? []) == ["user", "pid", "mount", "net", "ipc", "uts", "cgroup"], "\(r.stdout)")
+        #expect(o["seccomp_filters"] as? Int == 2, "\(r.stdout)")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func seccompBPFWritesTheLoadedPrograms() throws {
+        try requireSandbox()
+        let dir = scratchDir(0o755)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Warden.run(["bench", "seccomp-bpf", "--out", "\(dir)/f"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n") == ["\(dir)/f.0.bpf", "\(dir)/f.1.bpf"], "\(r.stdout)")
+        for f in ["f.0.bpf", "f.1.bpf"] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: "\(dir)/\(f)")[.size] as? Int) ?? 0
+            #expect(size > 0 && size % 8 == 0, "\(f): \(size) bytes is not a sock_filter array")
+        }
+    }
+}
+}
