@@ -381,6 +381,7 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
         // dumpable flag (store URLs, paths, --env values). Nothing below needs them: argv/envp of the payload
         // live in the spec's own memory.
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        prctl(PR_SET_NAME, "warden-init", 0, 0, 0);   // /proc/1/comm and status, like cmdline below
         scrub(s->scrub_arg_start, s->scrub_arg_end);
         scrub(s->scrub_env_start, s->scrub_env_end);
         if (s->scrub_arg_end > s->scrub_arg_start + 12) memcpy((void *)s->scrub_arg_start, "warden-init", 12);
