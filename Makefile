@@ -29,7 +29,7 @@ setup:
 venv: setup
 	if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c "import mcp" 2>/dev/null; then
 		/usr/bin/python3 -m venv $(VENV)
-		$(VENV)/bin/pip install -q --disable-pip-version-check "mcp>=1.9" pillow
+		$(VENV)/bin/pip install -q --disable-pip-version-check "mcp>=2.3" pillow
 	fi
 
 build: setup
@@ -47,7 +47,7 @@ test: setup venv build build-debug
 	$(MAKE) --no-print-directory unit-test script-test
 
 unit-test:
-	WARDEN_BIN=$(CURDIR)/$(BIN) WARDEN_VENV=$(CURDIR)/$(VENV) $(SWIFT) test $(DEBUG_FLAGS) --skip-build --parallel --num-workers 2
+	WARDEN_BIN=$(CURDIR)/$(BIN) WARDEN_VENV=$(CURDIR)/$(VENV) bash Tests/scripts/with-postgres.sh $(SWIFT) test $(DEBUG_FLAGS) --skip-build
 
 script-test:
 	WARDEN=$(CURDIR)/$(BIN) VENV=$(CURDIR)/$(VENV) bash Tests/scripts/run-all.sh

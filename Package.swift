@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The dylib plugin ABI: a module over include/warden_plugin.h (header only, nothing to link).
+        .systemLibrary(name: "CWardenPlugin"),
         // Our C: the fork→exec child side and syscalls Glibc lacks.
         .target(name: "CWardenLinux", cSettings: [.define("_GNU_SOURCE")]),
 
@@ -32,7 +34,8 @@ let package = Package(
                                .target(name: "CLibPQ", condition: .when(traits: [postgres]))],
                 swiftSettings: postgresSettings),
         .target(name: "WardenScheduler", dependencies: ["WardenCore"]),
-        .target(name: "WardenPlugins", dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore"]),
+        .target(name: "WardenPlugins",
+                dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore", "CWardenPlugin"]),
         .target(name: "WardenEngine",
                 dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore", "WardenScheduler",
                                "WardenPlugins"]),
@@ -53,7 +56,8 @@ let package = Package(
         .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenSystem"]),
         .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore"], swiftSettings: postgresSettings),
         .testTarget(name: "WardenSchedulerTests", dependencies: ["WardenScheduler"]),
-        .testTarget(name: "WardenPluginsTests", dependencies: ["WardenPlugins"]),
+        .testTarget(name: "WardenPluginsTests",
+                    dependencies: ["WardenPlugins", "WardenCore", "WardenSandbox", "WardenStore", "CWardenPlugin"]),
         .testTarget(name: "WardenEngineTests", dependencies: ["WardenEngine"]),
         .testTarget(name: "WardenMCPTests", dependencies: ["WardenMCP"]),
         .testTarget(name: "WardenIntegrationTests", dependencies: ["WardenCore", "WardenSystem"]),

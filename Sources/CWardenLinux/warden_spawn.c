@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -149,30 +150,39 @@ static int join_path(char *buf, size_t cap, const char *a, const char *b) {
 }
 
 // Make a bind mount read-only (recursively where the kernel can), keeping the flags the kernel locked.
+// The mount flags of `path` (ST_* bits) from the raw statfs syscall: glibc's statvfs reads /proc/mounts
+// with stdio and malloc, which a child of a multithreaded process must not do.
+static int mount_flags_of(const char *path, unsigned long *out) {
+    struct statfs sf;
+    if (syscall(SYS_statfs, path, &sf) < 0) return -1;
+    *out = (unsigned long)sf.f_flags;
+    return 0;
+}
+
 static int remount_readonly(const char *path) {
     struct w_mount_attr attr = {MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
     if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return 0;
     if (errno != ENOSYS && errno != EINVAL) return -1;
-    struct statvfs sv;
-    if (statvfs(path, &sv) < 0) return -1;
+    unsigned long f;
+    if (mount_flags_of(path, &f) < 0) return -1;
     unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    if (f & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (f & ST_NOATIME) flags |= MS_NOATIME;
+    if (f & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (f & ST_RELATIME) flags |= MS_RELATIME;
     return mount(NULL, path, NULL, flags, NULL);
 }
 
 static int set_mount_flags(const char *path, unsigned long extra) {
-    struct statvfs sv;
-    if (statvfs(path, &sv) < 0) return -1;
+    unsigned long f;
+    if (mount_flags_of(path, &f) < 0) return -1;
     unsigned long flags = MS_REMOUNT | MS_BIND | extra;
-    if (sv.f_flag & ST_RDONLY) flags |= MS_RDONLY;
-    if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
-    if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    if (f & ST_RDONLY) flags |= MS_RDONLY;
+    if (f & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (f & ST_NOSUID) flags |= MS_NOSUID;
+    if (f & ST_NODEV) flags |= MS_NODEV;
+    if (f & ST_NOATIME) flags |= MS_NOATIME;
+    if (f & ST_RELATIME) flags |= MS_RELATIME;
     return mount(NULL, path, NULL, flags, NULL);
 }
 
@@ -246,9 +256,11 @@ static int drop_all_caps(void) {
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
-// Raw syscalls, not glibc's wrappers: those broadcast the change to every thread glibc believes exists
-// (SIGSETXID through tgkill), and a clone3'd child of a threaded Warden inherits that list of threads that
-// are not there, with tids that may name other processes in the new pid namespace.
+// Raw syscalls, not glibc's setgroups/setresgid/setresuid: those run the setxid protocol for every thread
+// glibc believes exists, under glibc locks. This child is a raw clone of a multi-threaded parent, so glibc
+// still lists the parent's threads and a lock another thread held at clone time stays held forever (seen:
+// a spawn hung in setgroups → __nptl_setxid → futex_wait). The raw syscall changes this thread only, which
+// is the whole child.
 static void set_ids(const warden_spawn_spec *s, int errfd) {
     if (!s->deny_setgroups && syscall(SYS_setgroups, 0, NULL) < 0) child_fail(errfd, WARDEN_STEP_SETGROUPS, errno, -1);
     if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0) child_fail(errfd, WARDEN_STEP_SETGID, errno, -1);

@@ -19,7 +19,7 @@ extension Engine {
 
     /// Resolves `plugin[@version]` and the tool (the only tool when the plugin has one).
     public func resolve(_ spec: TaskSpec) throws(WardenError) -> (PluginRecord, PluginManifest.Tool) {
-        guard let p = try store.plugin(spec.plugin, version: spec.version) else {
+        guard let p = try plugin(spec.plugin, version: spec.version) else {
             let known = (try? store.plugins())?.map { "\($0.name)@\($0.version)" } ?? []
             throw WardenError.notFound("unknown plugin \(quoted(spec.plugin + (spec.version.map { "@\($0)" } ?? "")))",
                                        hint: known.isEmpty ? "no plugins are registered; see `warden plugin register`" : "registered: \(known.joined(separator: ", "))")
@@ -77,6 +77,22 @@ extension Engine {
         if rejection == nil && decision.effect == .deny {
             rejection = (.denied, "denied by policy rule \(quoted(decision.rule))", decision.rule)
         }
+        // Agents' child calls: depth and fan-out budgets stop runaway recursion and fan-out.
+        if rejection == nil, let parent = spec.parent {
+            let maxDepth = policy?.maxDepth ?? 3, maxChildren = policy?.maxChildren ?? 20
+            var depth = 1
+            var cursor: String? = parent
+            while let c = cursor, depth <= maxDepth + 1 {
+                cursor = try store.task(c)?.parent
+                if cursor != nil { depth += 1 }
+            }
+            let siblings = try store.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE parent = ? AND state <> 'rejected'", [.text(parent)])?.int("n") ?? 0 }
+            if depth > maxDepth {
+                rejection = (.denied, "agent depth budget: this call would be \(depth) levels below a top-level task (the policy allows \(maxDepth))", "agent-depth")
+            } else if siblings >= Int64(maxChildren) {
+                rejection = (.denied, "agent fan-out budget: task \(parent) already made \(siblings) calls (the policy allows \(maxChildren))", "agent-fanout")
+            }
+        }
         let needsApproval = decision.effect == .requireApproval || m.approval == .required || spec.approvalRequired == true
         let approvalRule = decision.effect == .requireApproval ? decision.rule : (m.approval == .required ? "manifest" : "request")
         let tenantConfig = policy?.tenant(spec.tenant) ?? Policy.Tenant()
@@ -94,10 +110,10 @@ extension Engine {
                 return .failure(WardenError.notFound("--after: unknown task \(quoted(a))"))
             }
             var reject = rejection
-            if reject == nil {
+            let q = tenantConfig.quota
+            if reject == nil && (q.cpuMillis != nil || q.memoryBytes != nil || q.tasks != nil) {
                 // 3. Quotas: the tenant's non-terminal work plus this task.
                 let u = try store.usage(tx, tenant: t.tenant)
-                let q = tenantConfig.quota
                 if let cpu = q.cpuMillis, u.cpuMillis + t.resources.cpuMillis > cpu {
                     reject = (.unavailable, "quota: tenant \(t.tenant) would use cpu \(Quantity.formatCPU(u.cpuMillis + t.resources.cpuMillis)) of its \(Quantity.formatCPU(cpu))", "quota")
                 } else if let mem = q.memoryBytes, u.memoryBytes + t.resources.memoryBytes > mem {
@@ -121,6 +137,8 @@ extension Engine {
                 }
             }
             if let r = reject {
+                let outcome = r.code == .denied ? "denied" : (r.code == .dataError ? "invalid" : (r.rule ?? "rejected"))
+                try store.bump(tx, "warden_admissions_total", [("outcome", outcome)])
                 var rejected = t
                 rejected.state = .rejected
                 rejected.reason = r.reason
@@ -138,16 +156,17 @@ extension Engine {
             try store.insertTask(tx, t, actor: t.submitter, rule: needsApproval ? approvalRule : decision.rule,
                                  detail: ["admission": needsApproval ? "approval_required" : "admitted",
                                           "traceparent": .optional(t.traceparent)])
+            try store.bump(tx, "warden_admissions_total", [("outcome", needsApproval ? "approval_required" : "admitted")])
             if spans { try Tracer.insert(tx, name: "admit", task: t, startNs: started, endNs: Time.monotonicNs(), attributes: ["rule": t.rule ?? ""]) }
             // A dependency that already failed cancels the new task at once.
             for a in t.after {
                 if let dep = try store.task(tx, a), dep.state.isTerminal && dep.state != .succeeded {
-                    try store.transition(tx, t.id, to: .canceled, actor: "engine",
-                                         reason: "dependency \(a) ended \(dep.state.rawValue)")
-                    break
+                    let canceled = try store.transition(tx, t.id, to: .canceled, actor: "engine",
+                                                        reason: "dependency \(a) ended \(dep.state.rawValue)")
+                    return .success(Submission(task: canceled ?? t, existing: false))
                 }
             }
-            return .success(Submission(task: try store.task(tx, t.id) ?? t, existing: false))
+            return .success(Submission(task: t, existing: false))
           }
         } catch {
             // Two submissions with one key raced: the loser's insert hit the unique index. Return the winner.
@@ -159,11 +178,9 @@ extension Engine {
         }
         switch result {
         case .success(let s):
-            metrics.admission(s.existing ? "duplicate" : "admitted")
             notify(s.task.id)
             return s
         case .failure(let e):
-            metrics.admission(e.code == .denied ? "denied" : (e.code == .dataError ? "invalid" : (e.code == .noInput ? "unknown" : "rejected")))
             throw e
         }
     }

@@ -12,6 +12,8 @@ import WardenSystem
 ///   cancel ID                 → ok            (kill the task's sandbox if it runs here)
 ///   ping                      → pong
 ///   metrics                   → the Prometheus text as one JSON string
+///   follow ID                 → ok, then `progress FRACTION MESSAGE` lines as the task reports progress,
+///                               until the client closes the connection (`warden mcp` relays them)
 public enum ControlSocket {
     public static func path(stateDir: String) -> String {
         let p = "\(stateDir)/warden.sock"
@@ -50,8 +52,8 @@ public final class ControlClient: @unchecked Sendable {
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
 
-    /// Connects to the serve of `stateDir`, or nil when none is running.
-    public static func connect(stateDir: String) -> ControlClient? {
+    /// A connected socket to the serve of `stateDir`, or nil when none listens.
+    static func open(stateDir: String) -> Int32? {
         let path = ControlSocket.path(stateDir: stateDir)
         guard FS.exists(path) else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -64,6 +66,12 @@ public final class ControlClient: @unchecked Sendable {
             close(fd)
             return nil
         }
+        return fd
+    }
+
+    /// Connects to the serve of `stateDir`, or nil when none is running.
+    public static func connect(stateDir: String) -> ControlClient? {
+        guard let fd = open(stateDir: stateDir) else { return nil }
         let c = ControlClient(fd: fd)
         guard c.request("ping", timeoutMs: 2000) == "pong" else { return nil }
         return c
@@ -91,12 +99,48 @@ public final class ControlClient: @unchecked Sendable {
     }
 }
 
+/// Receives the progress a task reports while a serve runs it (`follow ID` on the control socket). Its
+/// thread delivers `progress` lines until `stop()` or until the serve goes away.
+public final class ProgressFollower: @unchecked Sendable {
+    let fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Subscribes to `id`'s progress; nil when no serve runs or it does not offer `follow`.
+    public static func start(stateDir: String, id: String,
+                             onProgress: @escaping @Sendable (Double, String) -> Void) -> ProgressFollower?
+    {
+        guard let fd = ControlClient.open(stateDir: stateDir) else { return nil }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard (try? FS.writeAll(fd: fd, Array("follow \(id)\n".utf8))) != nil, readLine(fd) == "ok" else {
+            close(fd)
+            return nil
+        }
+        var forever = timeval(tv_sec: 0, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &forever, socklen_t(MemoryLayout<timeval>.size))
+        startThread {
+            while let line = readLine(fd) {
+                let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count >= 2, parts[0] == "progress", let f = Double(parts[1]) else { continue }
+                onProgress(f, parts.count > 2 ? String(parts[2]) : "")
+            }
+            close(fd)
+        }
+        return ProgressFollower(fd: fd)
+    }
+
+    /// Ends the subscription (the thread closes the socket).
+    public func stop() { shutdown(fd, Int32(SHUT_RDWR)) }
+}
+
 /// The serve side: a listening socket, one thread per client connection.
 public final class ControlServer: @unchecked Sendable {
     let path: String
     let listenFD: Int32
     private var lock = pthread_mutex_t()
     private var watchers: [String: [Signal]] = [:]
+    private var followers: [String: [Int32]] = [:]
     public var onWake: (@Sendable () -> Void)?
     public var onCancel: (@Sendable (String) -> Void)?
     public var metricsText: (@Sendable () -> String)?
@@ -153,8 +197,29 @@ public final class ControlServer: @unchecked Sendable {
         for w in ws { w.signal() }
     }
 
+    /// Sends a task's progress to the clients following it; a client that does not keep up misses reports.
+    public func progress(_ id: String, _ fraction: Double, _ message: String) {
+        pthread_mutex_lock(&lock)
+        let fds = followers[id] ?? []
+        pthread_mutex_unlock(&lock)
+        guard !fds.isEmpty else { return }
+        let text = message.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+        let bytes = Array("progress \(fraction) \(text)\n".utf8)
+        for fd in fds {
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     private func serve(_ fd: Int32) {
-        defer { close(fd) }
+        defer {
+            pthread_mutex_lock(&lock)
+            for (id, fds) in followers where fds.contains(fd) {
+                followers[id] = fds.filter { $0 != fd }
+                if followers[id]?.isEmpty == true { followers[id] = nil }
+            }
+            pthread_mutex_unlock(&lock)
+            close(fd)
+        }
         while let line = readLine(fd) {
             let parts = line.split(separator: " ").map(String.init)
             var reply = "error unknown request"
@@ -180,6 +245,11 @@ public final class ControlServer: @unchecked Sendable {
                 }
             case "metrics":
                 reply = JSONValue.string(metricsText?() ?? "").canonical
+            case "follow" where parts.count == 2:
+                pthread_mutex_lock(&lock)
+                followers[parts[1], default: []].append(fd)
+                pthread_mutex_unlock(&lock)
+                reply = "ok"
             default: break
             }
             if (try? FS.writeAll(fd: fd, Array((reply + "\n").utf8))) == nil { return }

@@ -41,6 +41,7 @@ public final class Engine: @unchecked Sendable {
     private var running: [String: SandboxControl] = [:]
     private var policyCache: (loadedAt: UInt64, policy: Policy?)?
     private var pinCache: [String: UInt64] = [:]
+    private var pluginCache: (generation: Int64, byName: [String: [PluginRecord]])?
 
     public init(store: Store, config: Config = Config()) {
         self.store = store
@@ -112,9 +113,28 @@ public final class Engine: @unchecked Sendable {
         return Array(running.keys)
     }
 
+    /// `name@version` (or the newest), from a per-process cache of decoded records that is dropped whenever
+    /// the store's plugin generation changes (one cheap read per call instead of decoding manifests).
+    public func plugin(_ name: String, version: String? = nil) throws(WardenError) -> PluginRecord? {
+        let gen = try store.pluginGeneration()
+        pthread_mutex_lock(&lock)
+        if pluginCache?.generation != gen { pluginCache = (gen, [:]) }
+        let cached = pluginCache?.byName[name]
+        pthread_mutex_unlock(&lock)
+        let all: [PluginRecord]
+        if let cached { all = cached } else {
+            all = try store.plugins(name: name)
+            pthread_mutex_lock(&lock)
+            if pluginCache?.generation == gen { pluginCache?.byName[name] = all }
+            pthread_mutex_unlock(&lock)
+        }
+        if let version { return all.first { $0.version == version } }
+        return all.last
+    }
+
     /// The plugin record a task runs, checked against its pinned digest (cached per process for 2 s).
     func pinnedPlugin(_ name: String, _ version: String) throws(WardenError) -> PluginRecord {
-        guard let p = try store.plugin(name, version: version) else {
+        guard let p = try plugin(name, version: version) else {
             throw WardenError.notFound("plugin \(name)@\(version) is no longer registered")
         }
         let key = "\(p.name)@\(p.version)#\(p.digest)"
@@ -131,7 +151,11 @@ public final class Engine: @unchecked Sendable {
         return p
     }
 
-    func notify(_ id: String) { onChange?(id) }
+    /// Tells whoever waits on `id` (and, on PostgreSQL, every other process) that something changed.
+    func notify(_ id: String) {
+        onChange?(id)
+        if store.db.dialect == .postgres { store.db.notify("warden_wake", id) }
+    }
 }
 
 /// Agent plugins get an MCP socket inside their sandbox (DESIGN §5a); the MCP module implements this.

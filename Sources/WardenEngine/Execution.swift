@@ -34,7 +34,7 @@ extension Engine {
                 return Blocker(reason: "waiting for lock \(quoted(key)) held by \(holder)")
             }
         }
-        let plugin = try store.plugin(t.plugin, version: t.version)
+        let plugin = try? self.plugin(t.plugin, version: t.version)
         if let limit = plugin?.manifest.concurrency {
             let n = try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE plugin = ? AND version = ? AND state IN (?, ?)",
                                     [.text(t.plugin), .text(t.version)] + Self.activeStates)?.int("n") ?? 0
@@ -111,6 +111,11 @@ extension Engine {
             return (try? store.task(placed.id)) ?? placed
         }
         notify(running.id)
+        // Keep this attempt's lease alive while it runs, whoever else heartbeats (a `run` without a serve has
+        // no other heartbeat; a long tool must not lose its lease to a sweep elsewhere).
+        let keeper = LeaseKeeper(store: store, task: running.id, epoch: running.leaseEpoch,
+                                 leaseMs: config.leaseMs, everyMs: config.heartbeatMs)
+        defer { keeper.stop() }
 
         let outcome: ToolOutcome
         var cached = false
@@ -173,11 +178,11 @@ extension Engine {
             case .succeeded(let value):
                 next = try store.transition(tx, t.id, to: .succeeded, expect: [.running], actor: config.instance,
                                             set: ["result": .json(value), "report": .json(report), "lease_owner": .null, "lease_expires": .null, "reason": .null],
-                                            epoch: t.leaseEpoch, at: now)
+                                            detail: ["attempt": .int(Int64(t.attempts)), "report": report ?? .null], epoch: t.leaseEpoch, at: now)
             case .failed(let reason, let retryable):
                 guard let failed = try store.transition(tx, t.id, to: .failed, expect: [.running], actor: config.instance, reason: reason,
                                                         set: ["report": .json(report), "lease_owner": .null, "lease_expires": .null],
-                                                        detail: ["retryable": .bool(retryable), "attempt": .int(Int64(t.attempts))],
+                                                        detail: ["retryable": .bool(retryable), "attempt": .int(Int64(t.attempts)), "report": report ?? .null],
                                                         epoch: t.leaseEpoch, at: now)
                 else { break }
                 if retryable && failed.attempts <= failed.maxRetries {
@@ -194,6 +199,10 @@ extension Engine {
             }
             if next != nil { try releaseLocks(tx, t.id) }
             let current = try next ?? store.task(tx, t.id)
+            if let r = outcome.report, r.reason != "exited" && r.reason != "cached" {
+                try store.bump(tx, "warden_sandbox_kills_total", [("reason", r.reason)])
+            }
+            try store.bump(tx, "warden_task_attempts_total", [("result", current?.state.rawValue ?? "unknown")])
             if config.spans, let n = current {
                 var attrs = ["outcome": n.state.rawValue, "attempt": String(t.attempts)]
                 if let r = outcome.report { attrs["reason"] = r.reason; attrs["wall_ms"] = String(r.wallMs) }
@@ -202,11 +211,13 @@ extension Engine {
             return current
         } ?? nil
         metrics.observe("warden_task_run_seconds", runSeconds)
-        if let r = outcome.report, r.reason != "exited" && r.reason != "cached" {
-            metrics.inc("warden_sandbox_kills_total", ["reason": r.reason])
-        }
         let final = result ?? ((try? store.task(t.id)) ?? t)
-        metrics.inc("warden_task_attempts_total", ["result": final.state.rawValue])
+        // An agent's attempt is over: whatever it started and did not wait for stops with it.
+        if final.state != .running && final.state != .placed {
+            for child in (try? store.tasks(parent: t.id, limit: 100_000)) ?? [] where !child.state.isTerminal {
+                _ = try? cancel(child.id, actor: "engine", reason: "parent \(t.id) ended \(final.state.rawValue)")
+            }
+        }
         if final.state.isTerminal {
             metrics.observe("warden_task_latency_seconds", Double(max(0, final.updatedAt - final.createdAt)) / 1000)
         }
@@ -349,4 +360,20 @@ extension Engine {
         notify(id)
         return t
     }
+}
+
+/// Renews one attempt's lease every heartbeat until stopped.
+final class LeaseKeeper: @unchecked Sendable {
+    private let done = Signal()
+
+    init(store: Store, task: String, epoch: Int64, leaseMs: Int64, everyMs: Int64) {
+        let done = self.done
+        startThread {
+            while !done.wait(timeoutMs: everyMs) {
+                try? store.renewLease(task: task, epoch: epoch, leaseMs: leaseMs)
+            }
+        }
+    }
+
+    func stop() { done.signal() }
 }

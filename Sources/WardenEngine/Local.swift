@@ -63,6 +63,8 @@ extension Engine {
     /// placement on the local node, the attempt, retries. `status` is told what it waits for.
     public func drive(_ id: String, deadline: UInt64? = nil, status: ((String) -> Void)? = nil) throws(WardenError) -> TaskRecord {
         try registerNode()
+        // This process's node exists only while it drives: afterwards no scheduler may place work on it.
+        defer { try? store.retireNode(config.node, owner: config.instance) }
         var lastStatus = ""
         func say(_ s: String) {
             if s != lastStatus { status?(s); lastStatus = s }

@@ -10,9 +10,6 @@ public final class Metrics: @unchecked Sendable {
     private var counters: [String: [String: Double]] = [:]   // name → labels text → value
     private var histograms: [String: Histogram] = [:]
     private let help: [String: (String, String)] = [
-        "warden_admissions_total": ("counter", "Admission decisions by outcome."),
-        "warden_sandbox_kills_total": ("counter", "Sandboxes ended by Warden or the kernel, by reason."),
-        "warden_task_attempts_total": ("counter", "Task attempts by result."),
         "warden_task_latency_seconds": ("histogram", "Submit-to-finish latency of tasks."),
         "warden_task_run_seconds": ("histogram", "Run time of one attempt."),
     ]
@@ -44,8 +41,6 @@ public final class Metrics: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
     }
 
-    public func admission(_ outcome: String) { inc("warden_admissions_total", ["outcome": outcome]) }
-
     func escape(_ s: String) -> String {
         s.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"").replacingAll("\n", with: "\\n")
     }
@@ -75,8 +70,24 @@ public final class Metrics: @unchecked Sendable {
         return out
     }
 
+    static let counterHelp: [String: String] = [
+        "warden_admissions_total": "Admission decisions by outcome.",
+        "warden_sandbox_kills_total": "Sandboxes ended by a limit, the kernel or Warden, by reason.",
+        "warden_task_attempts_total": "Finished task attempts by the state they left the task in.",
+    ]
+
     static func storeGauges(_ store: Store) -> String {
         var out = ""
+        // Durable counters, bumped by every process in the transactions that did the work.
+        var byName: [String: [(String, Int64)]] = [:]
+        for (key, v) in (try? store.counters()) ?? [] {
+            let name = String(key.prefix(while: { $0 != "{" }))
+            byName[name, default: []].append((key, v))
+        }
+        for name in byName.keys.sorted() {
+            out += "# HELP \(name) \(counterHelp[name] ?? name)\n# TYPE \(name) counter\n"
+            for (k, v) in byName[name]! { out += "\(k) \(v)\n" }
+        }
         guard let rows = try? store.read({ tx in try tx.query("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state", []) }) else { return out }
         out += "# HELP warden_tasks Tasks by state.\n# TYPE warden_tasks gauge\n"
         for r in rows.sorted(by: { ($0.text("state") ?? "") < ($1.text("state") ?? "") }) {

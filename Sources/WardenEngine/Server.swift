@@ -55,10 +55,12 @@ public final class Server: @unchecked Sendable {
     public func start() throws(WardenError) {
         let swept = Sandbox.shared.sweep()
         if swept > 0 { log?("removed \(swept) cgroup(s) left by a crashed warden") }
-        try engine.registerNode()
-        // Leases held by an earlier process on this node died with it: apply the lease rules now, not in 5 s.
-        let recovered = recoverOwnNode()
-        if recovered > 0 { log?("recovered \(recovered) task(s) held by the previous process on node \(engine.config.node)") }
+        if options.execute {
+            try engine.registerNode()
+            // Leases held by an earlier process on this node died with it: apply the lease rules now, not in 5 s.
+            let recovered = recoverOwnNode()
+            if recovered > 0 { log?("recovered \(recovered) task(s) held by the previous process on node \(engine.config.node)") }
+        }
 
         if options.controlSocket {
             let c = try ControlServer(stateDir: options.stateDir)
@@ -68,11 +70,22 @@ public final class Server: @unchecked Sendable {
             c.start()
             control = c
         }
+        let previousProgress = engine.onProgress
+        engine.onProgress = { [weak self] id, fraction, message in
+            previousProgress?(id, fraction, message)
+            self?.control?.progress(id, fraction, message)
+        }
         let previous = engine.onChange
         engine.onChange = { [weak self] id in
             previous?(id)
             self?.control?.changed(id)
             self?.wake.signal()
+        }
+        // Other machines' submissions and placements arrive as NOTIFY on PostgreSQL.
+        engine.store.db.listen("warden_wake") { [weak self] id in
+            self?.wake.signal()
+            self?.work.signal()
+            self?.control?.changed(id)
         }
         startThread { [self] in heartbeatLoop() }
         if options.schedule { startThread { [self] in scheduleLoop() } }
@@ -148,8 +161,15 @@ public final class Server: @unchecked Sendable {
 
     func heartbeatLoop() {
         var lastSweep: UInt64 = 0
+        var lastBeat = Time.monotonicNs()
         while !isStopping {
-            let alive = (try? engine.store.heartbeat(node: engine.config.node, owner: engine.config.instance, leaseMs: engine.config.leaseMs)) ?? true
+            let beat: Bool? = options.execute ? try? engine.store.heartbeat(node: engine.config.node, owner: engine.config.instance, leaseMs: engine.config.leaseMs) : true
+            if beat != nil { lastBeat = Time.monotonicNs() }
+            if beat == nil && Time.monotonicNs() - lastBeat > UInt64(engine.config.leaseMs) * 1_000_000 {
+                // Cut off from the store past our lease: our tasks are being re-run elsewhere. Stop them here.
+                for id in engine.runningIDs { engine.killLocal(id, why: "lease lost: store unreachable") }
+            }
+            let alive = beat ?? true
             if !alive {
                 // Another process registered this node name: our leases are no longer ours. Stop executing.
                 log?("node \(engine.config.node) was taken over by another process; stopping")
@@ -174,6 +194,7 @@ public final class Server: @unchecked Sendable {
                 _ = wake.wait(timeoutMs: 500)
                 continue
             }
+            engine.advanceWorkflows()
             let placed = (try? scheduleRound()) ?? 0
             if placed > 0 { work.signal() }
             // More may be placeable at once after a full round; otherwise sleep until woken or the next backoff.
@@ -247,14 +268,29 @@ public final class Server: @unchecked Sendable {
                 byID[t.id] = t
             }
             let outcome = placer.scheduleRound(pendingTasks)
+            // Per-plugin concurrency counts this round's placements too.
+            var active: [String: Int64] = [:]
             for d in outcome.placed {
                 guard placedCount < roundSize, let t = byID[d.task], let node = d.node else { continue }
+                let key = "\(t.plugin)@\(t.version)"
+                if let limit = (try? engine.plugin(t.plugin, version: t.version))??.manifest.concurrency {
+                    if active[key] == nil {
+                        active[key] = try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE plugin = ? AND version = ? AND state IN ('placed', 'running')",
+                                                      [.text(t.plugin), .text(t.version)])?.int("n") ?? 0
+                    }
+                    if active[key]! >= Int64(limit) {
+                        placer.release(taskID: t.id)
+                        explanations.append((t.id, "plugin \(t.plugin) is at its concurrency limit (\(limit) running)"))
+                        continue
+                    }
+                }
                 let owner = owners[node] ?? nil
                 guard let p = try engine.place(tx, t, node: node, owner: owner, explanation: d.explanation, now: now) else { continue }
                 if engine.config.spans {
                     try Tracer.insert(tx, name: "schedule", task: p, startNs: roundStart, endNs: Time.monotonicNs(), attributes: ["node": node])
                 }
                 placedCount += 1
+                active[key, default: 0] += 1
                 if node == localNode { placedHere.append(p) }
             }
             for d in outcome.waiting {
@@ -362,9 +398,3 @@ public final class Server: @unchecked Sendable {
     }
 }
 
-/// Leader election for several serves on one PostgreSQL store (an advisory lock). SQLite has one serve.
-public protocol LeaderElection: AnyObject, Sendable {
-    var isLeader: Bool { get }
-    @discardableResult func tryAcquire() -> Bool
-    func resign()
-}

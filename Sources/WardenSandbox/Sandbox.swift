@@ -138,6 +138,7 @@ public final class SandboxControl: @unchecked Sendable {
 /// The launcher. One per process; thread-safe.
 public final class Sandbox: @unchecked Sendable {
     public static let shared = Sandbox()
+    static let debug = FS.env("WARDEN_DEBUG_SPAWN") != nil
 
     public let cgroups: CgroupDriver
     let spawnThread = SerialThread(name: "warden-spawn")
@@ -212,6 +213,34 @@ public final class Sandbox: @unchecked Sendable {
         }
 
         public func stats() -> CgroupStats { cgroup.stats() }
+
+        /// How the payload ended (exit code or signal), waiting up to `timeoutMs` for it; nil while it
+        /// still runs. Call before `terminate()`. With a pid-namespace init the status comes from the init.
+        public func waitForExit(timeoutMs: Int32) -> (exitCode: Int32?, signal: Int32?)? {
+            pthread_mutex_lock(&lock)
+            defer { pthread_mutex_unlock(&lock) }
+            var status: Int32 = 0
+            if statusFD >= 0 {
+                var p = pollfd(fd: statusFD, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, timeoutMs) > 0 else { return nil }
+                let got = read(statusFD, &status, 4)
+                // No status: the init itself was killed, and the payload with it.
+                if got != 4 { return (nil, SIGKILL) }
+            } else {
+                let end = Time.monotonicNs() + UInt64(max(0, timeoutMs)) * 1_000_000
+                while !done {
+                    if warden_wait4_nohang(pid, &status, nil, nil, nil) == pid {
+                        done = true
+                        break
+                    }
+                    if Time.monotonicNs() >= end { return nil }
+                    usleep(2000)
+                }
+            }
+            if warden_wifexited(status) != 0 { return (warden_wexitstatus(status), nil) }
+            if warden_wifsignaled(status) != 0 { return (nil, warden_wtermsig(status)) }
+            return (nil, nil)
+        }
 
         /// Kills everything in the sandbox, reaps it and removes its cgroup.
         public func terminate() {
@@ -465,13 +494,20 @@ public final class Sandbox: @unchecked Sendable {
                         // The parent-death signal fires when the *thread* that cloned the child exits: clone
                         // on a thread that lives as long as the process, the main one when we are on it (no
                         // hand-off to the spawn thread and back), else the spawn thread.
-                        if warden_is_main_thread() == 1 { return warden_spawn(&cspec, &result) }
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
-                        let r = spawnThread.run {
+                        let queued = Time.monotonicNs()
+                        let spawn = { () -> Int32 in
                             var s = specCopy
-                            return warden_spawn(&s, &res)
+                            let t0 = Time.monotonicNs()
+                            let r = warden_spawn(&s, &res)
+                            if Sandbox.debug {
+                                let msg = "warden-debug: spawn waited \((t0 - queued) / 1000) us, clone-to-exec \((Time.monotonicNs() - t0) / 1000) us\n"
+                                _ = msg.withCString { write(2, $0, strlen($0)) }
+                            }
+                            return r
                         }
+                        let r = warden_is_main_thread() == 1 ? spawn() : spawnThread.run(spawn)
                         result = res
                         return r
                     } }

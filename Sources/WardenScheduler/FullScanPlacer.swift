@@ -53,6 +53,12 @@ final class FullScanPlacer {
         }
     }
 
+    func allocate(node name: String, resources: Resources) {
+        guard let i = seqOf[name] else { return }
+        used[i] = used[i] + dims.vec(resources)
+        refresh(i)
+    }
+
     func setReady(_ name: String, _ isReady: Bool) {
         if let i = seqOf[name] { ready[i] = isReady }
     }

@@ -14,9 +14,12 @@ public final class Placer {
         var used: Vec
         var ready: Bool
         var live: Bool
+        /// Grid of the node's pool (allocatable + labels) and of its shape (allocatable).
         var pool: Int32
-        /// The group in the index, or -1 when the node is not in it (not ready or removed).
+        var shape: Int32
+        /// The node's group in each grid, or -1 when the node is not in the index (not ready or removed).
         var group: Int32
+        var shapeGroup: Int32
         var tasks: Int
     }
 
@@ -42,8 +45,12 @@ public final class Placer {
     var dims = Dims()
     var nodes: [NodeEntry] = []
     var seqOf: [String: Int32] = [:]
-    var pools: [Pool] = []
+    /// Every grid: pools and shapes. `labelPools` and `shapes` list which is which.
+    var pools: [Grid] = []
     var poolOf: [PoolKey: Int32] = [:]
+    var shapeOf: [Vec: Int32] = [:]
+    var labelPools: [Int32] = []
+    var shapes: [Int32] = []
     var groups: [Group] = []
     var spareGroups: [Int32] = []
     var allocations: [String: Allocation] = [:]
@@ -52,8 +59,11 @@ public final class Placer {
     /// Reservations held by waiting tasks (see `scheduleRound`).
     var holds = 0
 
-    public init(strategy: Strategy = .binpack) {
+    /// `expectedTasks`: how many tasks may be placed at once, a capacity hint (growing the task table costs a
+    /// rehash of every task id).
+    public init(strategy: Strategy = .binpack, expectedTasks: Int = 0) {
         self.strategy = strategy
+        allocations.reserveCapacity(expectedTasks)
     }
 
     // MARK: nodes
@@ -72,7 +82,7 @@ public final class Placer {
             if old != spec.labels { redoAffinity(on: seq) }
         } else {
             let seq = Int32(nodes.count)
-            nodes.append(NodeEntry(spec: spec, alloc: alloc, used: .zero, ready: ready, live: true, pool: -1, group: -1, tasks: 0))
+            nodes.append(NodeEntry(spec: spec, alloc: alloc, used: .zero, ready: ready, live: true, pool: -1, shape: -1, group: -1, shapeGroup: -1, tasks: 0))
             seqOf[spec.name] = seq
             liveNodes += 1
             attach(seq)
@@ -191,15 +201,30 @@ public final class Placer {
             p = existing
         } else {
             p = Int32(pools.count)
-            pools.append(Pool(id: p, alloc: e.alloc, labels: e.spec.labels))
+            pools.append(Grid(id: p, alloc: e.alloc, labels: e.spec.labels))
             poolOf[key] = p
+            labelPools.append(p)
+        }
+        let sh: Int32
+        if let existing = shapeOf[e.alloc] {
+            sh = existing
+        } else {
+            sh = Int32(pools.count)
+            pools.append(Grid(id: sh, alloc: e.alloc, labels: nil))
+            shapeOf[e.alloc] = sh
+            shapes.append(sh)
         }
         nodes[Int(seq)].pool = p
+        nodes[Int(seq)].shape = sh
         if e.ready {
             pools[Int(p)].ready += 1
+            pools[Int(sh)].ready += 1
+            if gridSize(for: pools[Int(p)].ready) > pools[Int(p)].g { regrid(p) }
+            if gridSize(for: pools[Int(sh)].ready) > pools[Int(sh)].g { regrid(sh) }
             addToIndex(seq)
         } else {
             pools[Int(p)].notReady += 1
+            pools[Int(sh)].notReady += 1
         }
     }
 
@@ -209,10 +234,13 @@ public final class Placer {
         if e.ready {
             removeFromIndex(seq)
             pools[Int(e.pool)].ready -= 1
+            pools[Int(e.shape)].ready -= 1
         } else {
             pools[Int(e.pool)].notReady -= 1
+            pools[Int(e.shape)].notReady -= 1
         }
         nodes[Int(seq)].pool = -1
+        nodes[Int(seq)].shape = -1
     }
 
     private func adjust(_ seq: Int32, by v: Vec, sign: Int64) {
@@ -276,17 +304,21 @@ public final class Placer {
                                      nodesFit: 0, reasons: [])
         }
         let d = dims.vec(demand.resources)
-        let constraints = demand.constraints.sorted { $0.key < $1.key }
+        let constraints = demand.constraints.isEmpty ? [] : demand.constraints.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let affKey = demand.antiAffinity.map { AffinityKey(group: demand.group, key: $0) }
         let aff = affKey.flatMap { affinity[$0] }
         var total = Tally(extDims: d.hasExt ? dims.names.count : 0)
         var notReady = 0, antiCount = 0
         var constraintCounts: [String: Int] = [:]
         var best = Candidate()
-        for pool in pools {
+        // With nothing that depends on labels, the shape grids answer alone (fewer grids to look at).
+        let byShape = constraints.isEmpty && aff == nil
+        for gi in byShape ? shapes : labelPools {
+            let pool = pools[Int(gi)]
             notReady += pool.notReady
             if pool.ready == 0 { continue }
-            if !constraints.isEmpty, let key = Placer.failingConstraint(constraints, pool.labels) {
+            let labels = pool.labels ?? [:]
+            if !constraints.isEmpty, let key = Placer.failingConstraint(constraints, labels) {
                 constraintCounts[key, default: 0] += pool.ready
                 continue
             }
@@ -295,7 +327,7 @@ public final class Placer {
             total.merge(t)
             var hosts: [Int32: Int]? = nil
             if let key = demand.antiAffinity, let aff {
-                if let v = pool.labels[key] {
+                if let v = labels[key] {
                     if aff.domains[v] != nil {
                         antiCount += fit
                         continue

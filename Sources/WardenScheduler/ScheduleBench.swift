@@ -44,7 +44,7 @@ public enum ScheduleBench {
         let w = workload(nodes: nodes, tasks: tasks)
         let clock = ContinuousClock()
 
-        let placer = Placer(strategy: strategy)
+        let placer = Placer(strategy: strategy, expectedTasks: tasks)
         for (spec, ready) in w.nodes { placer.upsertNode(spec, ready: ready) }
         let batch = 1000
         var batchMs: [Double] = []
@@ -90,7 +90,7 @@ public enum ScheduleBench {
             "baseline_per_second": .double(baselinePerSecond.rounded()),
             "ratio": .double(roundTo(baselinePerSecond > 0 ? perSecond / baselinePerSecond : 0, 1)),
             "placed": .int(Int64(placed)), "unplaced": .int(Int64(tasks - placed)),
-            "pools": .int(Int64(placer.pools.count)),
+            "pools": .int(Int64(placer.labelPools.count)), "shapes": .int(Int64(placer.shapes.count)),
             "agree_with_baseline": .bool(agree),
         ])
     }

@@ -218,6 +218,17 @@ func formatAmount(_ v: Int64, _ resource: String) -> String {
     }
 }
 
+/// Millicores as cores for tables: 15500 → "15.5", 13000 → "13", 250 → "0.25".
+func formatCores(_ millis: Int64) -> String {
+    let sign = millis < 0 ? "-" : ""
+    let m = abs(millis)
+    var frac = String(m % 1000)
+    if m % 1000 == 0 { return sign + String(m / 1000) }
+    frac = String(repeating: "0", count: 3 - frac.count) + frac
+    while frac.hasSuffix("0") { frac.removeLast() }
+    return "\(sign)\(m / 1000).\(frac)"
+}
+
 func formatScore(_ x: Double) -> String {
     let r = (x * 100).rounded() / 100
     var s = "\(r)"

@@ -75,15 +75,26 @@ extension Store {
         }
     }
 
-    /// Refreshes a node's heartbeat and extends the leases its owner holds. Returns false when another
-    /// process owns the node now (this one must stop).
+    /// Extends the leases `owner` (a process) holds and refreshes its node's heartbeat. Returns false when
+    /// another process owns the node now (this one must stop placing work there).
     public func heartbeat(node: String, owner: String, leaseMs: Int64, now: Int64 = Time.nowMs()) throws(WardenError) -> Bool {
         try write { tx in
-            let n = try tx.execute("UPDATE nodes SET last_heartbeat = ? WHERE name = ? AND owner = ?", [.int(now), .text(node), .text(owner)])
-            guard n > 0 else { return false }
             try tx.execute("UPDATE tasks SET lease_expires = ? WHERE lease_owner = ? AND state IN ('placed', 'running')",
                            [.int(now + leaseMs), .text(owner)])
-            return true
+            return try tx.execute("UPDATE nodes SET last_heartbeat = ? WHERE name = ? AND owner = ?", [.int(now), .text(node), .text(owner)]) > 0
+        }
+    }
+
+    /// Marks a node not ready at once (its process is going away), if `owner` still owns it.
+    public func retireNode(_ node: String, owner: String) throws(WardenError) {
+        try write { tx in _ = try tx.execute("UPDATE nodes SET last_heartbeat = 0 WHERE name = ? AND owner = ?", [.text(node), .text(owner)]) }
+    }
+
+    /// Extends one attempt's lease (fenced by its epoch).
+    public func renewLease(task: String, epoch: Int64, leaseMs: Int64, now: Int64 = Time.nowMs()) throws(WardenError) {
+        try write { tx in
+            _ = try tx.execute("UPDATE tasks SET lease_expires = ? WHERE id = ? AND lease_epoch = ? AND state IN ('placed', 'running')",
+                               [.int(now + leaseMs), .text(task), .int(epoch)])
         }
     }
 

@@ -98,4 +98,13 @@ public protocol Database: AnyObject, Sendable {
     func close()
     /// Where it is, for messages (`sqlite:/x/warden.db`, `postgres://host/db`).
     var location: String { get }
+    /// Wakes listeners in other processes (PostgreSQL NOTIFY); a no-op where one machine shares a socket.
+    func notify(_ channel: String, _ payload: String)
+    /// Calls `handler` for every notification on `channel` (PostgreSQL LISTEN); a no-op otherwise.
+    func listen(_ channel: String, handler: @escaping @Sendable (String) -> Void)
+}
+
+extension Database {
+    public func notify(_ channel: String, _ payload: String) {}
+    public func listen(_ channel: String, handler: @escaping @Sendable (String) -> Void) {}
 }

@@ -62,6 +62,10 @@ enum Schema {
             tenant TEXT PRIMARY KEY, cpu_m BIGINT NOT NULL, mem_b BIGINT NOT NULL, tasks BIGINT NOT NULL,
             queued BIGINT NOT NULL);
         """,
+        // 2: durable counters, bumped inside the transactions that do the counted work (metrics across processes).
+        """
+        CREATE TABLE counters (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+        """,
     ]
 
     static func translate(_ sql: String, to dialect: SQLDialect) -> String {

@@ -232,6 +232,7 @@ public final class Store: @unchecked Sendable {
                            [.text(p.name), .text(p.version), .text(p.manifest.kind.rawValue), .text(p.digest), .text(p.dir),
                             .text(p.manifestJSON.canonical), .text(files.canonical), .text(JSONValue.array(p.tools.map(\.json)).canonical),
                             .bool(p.trusted), .int(p.registeredAt)])
+            try bumpPluginGeneration(tx)
             try appendAudit(tx, actor: actor, tenant: nil, task: nil, action: existed == nil ? "plugin.register" : "plugin.replace",
                             detail: ["plugin": .string("\(p.name)@\(p.version)"), "digest": .string(p.digest),
                                      "previous_digest": .optional(existed?.text("digest")), "trusted": .bool(p.trusted)])
@@ -276,11 +277,22 @@ public final class Store: @unchecked Sendable {
                 n = try tx.execute("DELETE FROM plugins WHERE name = ?", [.text(name)])
             }
             if n > 0 {
+                try bumpPluginGeneration(tx)
                 try appendAudit(tx, actor: actor, tenant: nil, task: nil, action: "plugin.remove",
                                 detail: ["plugin": .string(version.map { "\(name)@\($0)" } ?? name), "versions": .int(Int64(n))])
             }
             return n
         }
+    }
+
+    /// Changes whenever a plugin is registered, replaced or removed: lets a process cache decoded records.
+    public func pluginGeneration() throws(WardenError) -> Int64 {
+        try read { tx in Int64(try tx.queryOne("SELECT value FROM meta WHERE key = 'plugins_gen'", [])?.text("value") ?? "0") ?? 0 }
+    }
+
+    func bumpPluginGeneration(_ tx: SQLExecutor) throws {
+        let cur = Int64(try tx.queryOne("SELECT value FROM meta WHERE key = 'plugins_gen'", [])?.text("value") ?? "0") ?? 0
+        try tx.execute("INSERT INTO meta (key, value) VALUES ('plugins_gen', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.text(String(cur + 1))])
     }
 
     // MARK: policy
@@ -315,8 +327,8 @@ public final class Store: @unchecked Sendable {
             .int(t.createdAt), .int(t.updatedAt), .opt(t.reason), .json(t.result), .json(t.report), .text(t.input.canonical),
             .int(t.resources.cpuMillis), .int(t.resources.memoryBytes), .json(ext), .int(t.timeoutMs), .int(t.notBefore),
             .opt(t.leaseOwner), .opt(t.leaseExpires), .int(t.leaseEpoch), .opt(t.parent), .opt(t.workflow), .opt(t.step),
-            .opt(t.traceparent), .text(JSONValue.array(t.locks.map { .string($0) }).canonical),
-            .text(JSONValue.array(t.after.map { .string($0) }).canonical), .opt(t.rule), .opt(t.explanation),
+            .opt(t.traceparent), .text(t.locks.isEmpty ? "[]" : JSONValue.array(t.locks.map { .string($0) }).canonical),
+            .text(t.after.isEmpty ? "[]" : JSONValue.array(t.after.map { .string($0) }).canonical), .opt(t.rule), .opt(t.explanation),
             .text(t.submitter), .bool(t.idempotent), .opt(t.approvalDeadline), .int(t.retryInitialMs), .int(t.retryMaxMs),
         ]
     }

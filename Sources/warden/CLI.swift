@@ -31,6 +31,8 @@ struct Command: Sendable {
     var positionals: ClosedRange<Int> = 0...0
     /// Everything after `--` (or after the first positional) is passed through untouched.
     var passthrough = false
+    /// Internal commands (the plugin-host worker) are left out of help.
+    var hidden = false
     let run: @Sendable (Invocation) throws(WardenError) -> Int32
 
     var name: String { path.joined(separator: " ") }
@@ -183,7 +185,10 @@ enum CLI {
                 remaining.append(contentsOf: args[i...])
                 break
             }
-            if let (name, inline) = splitOption(a), let g = globalOptions.first(where: { $0.name == name }) {
+            // A command's own option of the same name wins after its words (`tasks --state S` filters by state;
+            // the state directory then comes from --state before the command, or WARDEN_HOME).
+            let own = Commands.all.first(where: { $0.path == words })?.options.contains(where: { $0.name == splitOption(a)?.0 }) ?? false
+            if !own, let (name, inline) = splitOption(a), let g = globalOptions.first(where: { $0.name == name }) {
                 if let placeholder = g.value {
                     var v = inline
                     if v == nil {
@@ -326,7 +331,7 @@ enum Help {
 
         """
         var seen: Set<String> = []
-        for c in Commands.all {
+        for c in Commands.all where !c.hidden {
             let head = c.path[0]
             if seen.contains(head) { continue }
             seen.insert(head)
@@ -340,7 +345,7 @@ enum Help {
     }
 
     static func group(_ words: [String]) -> String {
-        let subs = Commands.all.filter { $0.path.starts(with: words) }
+        let subs = Commands.all.filter { $0.path.starts(with: words) && !$0.hidden }
         var s = "OVERVIEW: \(Commands.groupAbstracts[words[0]] ?? "")\n\nUSAGE: warden \(words.joined(separator: " ")) <subcommand>\n\nSUBCOMMANDS:\n"
         for c in subs {
             let name = c.path.dropFirst(words.count).joined(separator: " ")

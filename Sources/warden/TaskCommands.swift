@@ -64,12 +64,23 @@ enum TaskCommands {
                 client.wake()
                 progress.update("submitted \(task.id) to the running serve")
                 task = try waitFor(task.id, engine: engine, client: client, deadline: deadline, progress: progress)
+            } else if try clusterHasExecutors(engine) {
+                // No local serve, but agents on a shared store: the leader places it, an agent runs it.
+                progress.update("submitted \(task.id) to the cluster")
+                task = try waitFor(task.id, engine: engine, client: nil, deadline: deadline, progress: progress)
             } else {
                 task = try engine.drive(task.id, deadline: deadline) { progress.update($0) }
             }
         }
         progress.clear()
         return report(task, inv: inv)
+    }
+
+    /// True on PostgreSQL when some other node is ready to run work (then `run` does not execute here).
+    static func clusterHasExecutors(_ engine: Engine) throws(WardenError) -> Bool {
+        guard engine.store.db.dialect == .postgres else { return false }
+        let now = Time.nowMs()
+        return try engine.store.nodes().contains { $0.ready(now: now, staleMs: engine.staleMs) && $0.capacity.cpuMillis > 0 }
     }
 
     /// Prints a finished (or abandoned) task as `run` does and returns the exit status.

@@ -9,6 +9,7 @@ import WardenStore
 enum Wiring {
     static func install(_ engine: Engine, ctx: Context) {
         WardenMCP.Installation.install(into: engine, stateDir: ctx.absoluteState)
+        PluginHostCommands.install(engine)
     }
 
     static func leaderElection(engine: Engine, ctx: Context) -> LeaderElection? {

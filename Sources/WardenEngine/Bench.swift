@@ -1,0 +1,123 @@
+import Glibc
+import WardenCore
+import WardenStore
+import WardenSystem
+
+/// Engine microbenchmarks (`warden bench submit|tasks`). Each compares against a baseline measured in the
+/// same run, because fsync costs differ tenfold between machines of one kind.
+public enum EngineBench {
+    /// A throw-away process plugin whose one tool prints `{}` (echo on the sandbox PATH).
+    static func noopPlugin(in dir: String) throws(WardenError) -> String {
+        let p = "\(dir)/noop-plugin"
+        try FS.mkdirs(p)
+        try FS.writeFile("\(p)/warden-plugin.json", """
+            {"name": "noop", "version": "1.0.0", "kind": "process", "exec": ["echo", "{}"],
+             "tools": [{"name": "noop", "description": "Does nothing.", "inputSchema": {"type": "object"}}],
+             "resources": {"cpu": "10m", "memory": "16Mi"}, "timeout": "10s", "concurrency": 10000}
+            """)
+        return p
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+    }
+
+    /// Durable submits per second through full admission, `threads` clients at once: group commit versus
+    /// one commit per submit, on fresh stores in the same directory.
+    public static func submit(n: Int, threads: Int, storeURL: String?) throws(WardenError) -> JSONValue {
+        let dir = "/tmp/warden-bench-\(getpid())"
+        defer { FS.removeTree(dir) }
+        func measure(groupCommit: Bool, label: String) throws(WardenError) -> (perSecond: Double, latencies: [Double], commits: Int) {
+            let state = "\(dir)/\(label)"
+            let store = try Store.open(url: storeURL, stateDir: state, groupCommit: groupCommit)
+            let engine = Engine(store: store)
+            engine.config.spans = false
+            try engine.registry.register(try noopPlugin(in: state), trusted: false, actor: "bench")
+            let perThread = max(1, n / threads)
+            nonisolated(unsafe) var latencies = [[Double]](repeating: [], count: threads)
+            nonisolated(unsafe) var failures = 0
+            let done = Signal()
+            let start = Time.monotonicNs()
+            for t in 0..<threads {
+                startThread {
+                    var local: [Double] = []
+                    local.reserveCapacity(perThread)
+                    for i in 0..<perThread {
+                        var spec = TaskSpec(plugin: "noop")
+                        spec.idempotencyKey = "\(label)-\(t)-\(i)"
+                        let t0 = Time.monotonicNs()
+                        if (try? engine.submit(spec)) == nil { failures += 1 }
+                        local.append(Double(Time.monotonicNs() - t0) / 1e6)
+                    }
+                    latencies[t] = local
+                    done.signal()
+                }
+            }
+            for _ in 0..<threads { done.wait() }
+            let secs = Double(Time.monotonicNs() - start) / 1e9
+            let total = perThread * threads
+            guard failures == 0 else { throw WardenError(.internalError, "bench submit: \(failures) submissions failed") }
+            let count = try store.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM tasks", [])?.int("n") ?? 0 }
+            guard count == Int64(total) else { throw WardenError(.internalError, "bench submit: \(count) of \(total) tasks stored") }
+            let commits = (store.db as? SQLiteDatabase)?.commits ?? total
+            return (Double(total) / secs, latencies.flatMap { $0 }.sorted(), commits)
+        }
+        let grouped = try measure(groupCommit: true, label: "group")
+        let single = try measure(groupCommit: false, label: "single")
+        let isSQLite = storeURL == nil || storeURL!.hasPrefix("sqlite")
+        return [
+            "name": "submit", "n": .int(Int64(n)), "threads": .int(Int64(threads)),
+            "store": .string(isSQLite ? "sqlite" : "postgres"),
+            "median_ms": .double(round3(percentile(grouped.latencies, 0.5))), "p90_ms": .double(round3(percentile(grouped.latencies, 0.9))),
+            "per_second": .double(grouped.perSecond.rounded()), "commits": .int(Int64(grouped.commits)),
+            "baseline": "one commit per submit",
+            "baseline_per_second": .double(single.perSecond.rounded()),
+            "baseline_median_ms": .double(round3(percentile(single.latencies, 0.5))),
+            "ratio": .double(round3(grouped.perSecond / max(1, single.perSecond))),
+        ]
+    }
+
+    /// Sandboxed no-op tasks per second through a serve (scheduler, executor slots, sandbox, durable
+    /// transitions), from the first submission to the last completion.
+    public static func tasks(n: Int, slots: Int) throws(WardenError) -> JSONValue {
+        let dir = "/tmp/warden-bench-tasks-\(getpid())"
+        defer { FS.removeTree(dir) }
+        let store = try Store.open(url: nil, stateDir: dir)
+        let engine = Engine(store: store)
+        engine.config.node = "bench"
+        engine.config.instance = "bench:\(getpid())"
+        engine.config.capacity = Resources(cpuMillis: 1_000_000, memoryBytes: 1 << 40)
+        try engine.registry.register(try noopPlugin(in: dir), trusted: false, actor: "bench")
+        var options = Server.Options()
+        options.stateDir = dir
+        options.slots = slots
+        options.controlSocket = false
+        let server = Server(engine: engine, options: options)
+        try server.start()
+        let start = Time.monotonicNs()
+        var ids: Set<String> = []
+        for i in 0..<n {
+            var spec = TaskSpec(plugin: "noop")
+            spec.idempotencyKey = "t\(i)"
+            ids.insert(try engine.submit(spec).task.id)
+        }
+        server.wake.signal()
+        // Poll the store for completion (cheap: one count query every 20 ms).
+        var succeeded: Int64 = 0
+        while true {
+            let rows = try store.read { tx in try tx.query("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state", []) }
+            succeeded = rows.first { $0.text("state") == "succeeded" }?.int("n") ?? 0
+            let terminal = rows.filter { TaskState(rawValue: $0.text("state") ?? "")?.isTerminal == true }.reduce(Int64(0)) { $0 + ($1.int("n") ?? 0) }
+            if terminal >= Int64(n) { break }
+            if Double(Time.monotonicNs() - start) / 1e9 > 600 { break }
+            usleep(20_000)
+        }
+        let secs = Double(Time.monotonicNs() - start) / 1e9
+        server.stop()
+        return ["name": "tasks", "n": .int(Int64(n)), "slots": .int(Int64(slots)), "succeeded": .int(succeeded),
+                "seconds": .double(round3(secs)), "per_second": .double((Double(n) / secs).rounded())]
+    }
+
+    static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+}
