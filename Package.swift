@@ -44,6 +44,12 @@ let package = Package(
                           dependencies: ["WardenCore", "WardenSystem", "WardenSandbox", "WardenStore",
                                          "WardenScheduler", "WardenPlugins", "WardenEngine", "WardenMCP"],
                           swiftSettings: postgresSettings),
+        // Test helper (C, libc only): tries one forbidden thing and prints one JSON line; the escape suite runs
+        // it bare and inside the sandbox. Lives under Tests/ because only tests use it.
+        // Linked -static-executable: SwiftPM links every executable with the Swift driver, which would make it
+        // need libswiftCore, and /opt/swift is not inside the sandbox.
+        .executableTarget(name: "warden-probe", path: "Tests/Probe",
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
         .testTarget(name: "WardenSystemTests", dependencies: ["WardenSystem"]),

@@ -244,8 +244,11 @@ static void loopback_up(int errfd) {
 // inheritable sets. The kernel does not clear them on setresuid here: uid 0 is not mapped in our user
 // namespace, so the usual "root gives up its ids" rule never fires.
 static int drop_all_caps(void) {
-    for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+        if (errno == EINVAL) break;   // past the kernel's last capability
+        return -1;
+    }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -303,11 +306,17 @@ static void exec_payload(const warden_spawn_spec *s, int errfd) {
     child_fail(errfd, WARDEN_STEP_EXEC, errno, -1);
 }
 
+// Zeroes [start, end) of our own memory (bounded: a bogus range is skipped, never a crash).
+static void scrub(uintptr_t start, uintptr_t end) {
+    if (start == 0 || end <= start || end - start > (1u << 20)) return;
+    memset((void *)start, 0, end - start);
+}
+
 // pid 1 of the sandbox's pid namespace: reap everything, report the payload's status, exit. Its death makes
-// the kernel kill every process left in the namespace. Non-dumpable and capability-less, so nothing inside
-// can read its memory or environment through /proc/1.
+// the kernel kill every process left in the namespace. Non-dumpable and wiped (both before the payload is
+// started, see child_main) and capability-less, so nothing inside can read its memory or environment
+// through /proc/1.
 static void run_init(pid_t payload, int status_fd) {
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     drop_all_caps();
     // Keep only the status pipe: copies of stdio or the bind-source fds must not stay open here.
     if (status_fd > 0) syscall(SYS_close_range, 0, (unsigned)status_fd - 1, 0);
@@ -341,6 +350,18 @@ static void reset_signals(void) {
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
 }
 
+struct payload_args {
+    const warden_spawn_spec *s;
+    int errfd, status_w;
+};
+
+static int payload_main(void *arg) {
+    struct payload_args *a = arg;
+    close(a->status_w);   // our own fd table: the init keeps its copy
+    exec_payload(a->s, a->errfd);
+    return 127;
+}
+
 static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int status_w) {
     reset_signals();
     if (s->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -351,6 +372,9 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     } while (n < 0 && errno == EINTR);
     if (n != 1) _exit(127);  // the parent died or gave up before releasing us
     close(syncfd);
+    // v1: join the task cgroups by moving ourselves (single-threaded here), before anything else runs.
+    for (int i = 0; i < s->n_cgroup_self_fds; i++)
+        if (pwrite(s->cgroup_self_fds[i], "0", 1, 0) != 1) child_fail(errfd, WARDEN_STEP_CGROUP_ATTACH, errno, i);
     setsid();
     if (s->new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) child_fail(errfd, WARDEN_STEP_CGROUP_NS, errno, -1);
     if (s->root_dir) setup_mounts(s, errfd);
@@ -364,12 +388,26 @@ static void child_main(const warden_spawn_spec *s, int errfd, int syncfd, int st
     // The id change cleared the parent-death signal; arm it again.
     if (s->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (s->use_init) {
-        pid_t payload = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+        // Before the payload exists (no moment when it runs and this is not yet so): non-dumpable, and Warden's
+        // argv and environment strings wiped from our copy, since /proc/1/cmdline is readable whatever the
+        // dumpable flag (store URLs, paths, --env values). Nothing below needs them: argv/envp of the payload
+        // live in the spec's own memory.
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        prctl(PR_SET_NAME, "warden-init", 0, 0, 0);   // /proc/1/comm and status, like cmdline below
+        scrub(s->scrub_arg_start, s->scrub_arg_end);
+        scrub(s->scrub_env_start, s->scrub_env_end);
+        if (s->scrub_arg_end > s->scrub_arg_start + 12) memcpy((void *)s->scrub_arg_start, "warden-init", 12);
+        // vfork-style (CLONE_VM | CLONE_VFORK) on a stack of its own: no second copy of Warden's page tables
+        // (one is made by the first clone already; in a large `serve` process each copy costs). The payload
+        // changes only per-task state (fds, creds, rlimits, seccomp: none is shared without CLONE_FILES,
+        // CLONE_THREAD…) and its own stack until it execs or fails; the init waits meanwhile.
+        enum { PAYLOAD_STACK = 256 * 1024 };
+        void *stack = mmap(NULL, PAYLOAD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
+        struct payload_args a = {s, errfd, status_w};
+        pid_t payload = clone(payload_main, (char *)stack + PAYLOAD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
         if (payload < 0) child_fail(errfd, WARDEN_STEP_FORK_INIT, errno, -1);
-        if (payload == 0) {
-            close(status_w);
-            exec_payload(s, errfd);
-        }
+        munmap(stack, PAYLOAD_STACK);
         run_init(payload, status_w);
     }
     exec_payload(s, errfd);
@@ -528,6 +566,8 @@ pipe_fail0:
 }
 
 int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 
 int warden_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

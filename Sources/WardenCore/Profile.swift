@@ -185,6 +185,13 @@ public struct OCISeccomp: Sendable, Hashable {
         "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
     ]
 
+    /// Linux errno numbers for the names OCI files write in `errno` / `defaultErrno`.
+    static let errnoNumbers: [String: Int] = [
+        "EPERM": 1, "ENOENT": 2, "ESRCH": 3, "EINTR": 4, "EIO": 5, "EBADF": 9, "EAGAIN": 11, "ENOMEM": 12, "EACCES": 13,
+        "EFAULT": 14, "EBUSY": 16, "EEXIST": 17, "ENODEV": 19, "EINVAL": 22, "ENOTTY": 25, "ENOSPC": 28, "EROFS": 30,
+        "ENOSYS": 38, "EOPNOTSUPP": 95, "ENOTSUP": 95, "EAFNOSUPPORT": 97,
+    ]
+
     public var defaultAction: String
     public var defaultErrnoRet: Int?
     public var architectures: [String] = []
@@ -212,6 +219,12 @@ public struct OCISeccomp: Sendable, Hashable {
         }
         var s = OCISeccomp(defaultAction: def)
         if let e = try r.int("defaultErrnoRet") { s.defaultErrnoRet = Int(e) }
+        if let name = try r.string("defaultErrno"), s.defaultErrnoRet == nil {
+            guard let n = errnoNumbers[name] else {
+                throw WardenError.invalid("\(path).defaultErrno", "unknown errno name \(quoted(name)); give the number in defaultErrnoRet")
+            }
+            s.defaultErrnoRet = n
+        }
         s.architectures = try r.stringArray("architectures") ?? []
         if let am = try r.array("archMap") {
             for (i, v) in am.enumerated() {
@@ -226,7 +239,7 @@ public struct OCISeccomp: Sendable, Hashable {
         s.flags = try r.stringArray("flags") ?? []
         // Real-world files carry keys from other runtimes' versions (`defaultErrno`, `listenerPath`, …): they are
         // reported by `profile check`, never fatal, so an existing profile loads as it is.
-        let known: Set<String> = ["defaultAction", "defaultErrnoRet", "architectures", "archMap", "flags", "syscalls"]
+        let known: Set<String> = ["defaultAction", "defaultErrnoRet", "defaultErrno", "architectures", "archMap", "flags", "syscalls"]
         for k in r.dict.keys.sorted() where !known.contains(k) {
             _ = r.value(k)
             s.ignoredKeys.append(k)
@@ -244,6 +257,14 @@ public struct OCISeccomp: Sendable, Hashable {
                 }
                 var rule = Rule(names: names, action: action, errnoRet: nil, args: [])
                 if let e = try rr.int("errnoRet") { rule.errnoRet = Int(e) }
+                // containers/common writes the errno twice: `"errnoRet": 1, "errno": "EPERM"`. The name is only
+                // needed when the number is missing; a name we cannot map is then an error, never a silent EPERM.
+                if let name = try rr.string("errno"), rule.errnoRet == nil {
+                    guard let n = errnoNumbers[name] else {
+                        throw WardenError.invalid("\(rp).errno", "unknown errno name \(quoted(name)); give the number in errnoRet")
+                    }
+                    rule.errnoRet = n
+                }
                 if let args = try rr.array("args") {
                     for (j, av) in args.enumerated() {
                         let ap = "\(rp).args[\(j)]"

@@ -146,8 +146,20 @@ struct MountPlan {
 
 /// Content-addressed root skeletons under /run/warden/skel (root) or /tmp/warden-UID/skel.
 enum Skeleton {
-    static var base: String {
-        geteuid() == 0 ? "/run/warden/skel" : "/tmp/warden-\(geteuid())/skel"
+    static var top: String { geteuid() == 0 ? "/run/warden" : "/tmp/warden-\(geteuid())" }
+    static var base: String { top + "/skel" }
+
+    /// A skeleton is reused as found, and becomes the sandbox's root: whoever can write into it decides what
+    /// the sandbox sees (say /etc/ld.so.preload). /tmp/warden-UID is a predictable name in a world-writable
+    /// directory, so another local user could make it first. Both levels must be real directories of ours
+    /// that nobody else can write.
+    static func checkPrivate(_ dir: String) throws(WardenError) {
+        var st = stat()
+        guard lstat(dir, &st) == 0 else { throw Errno.current.error("lstat \(dir)") }
+        guard st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            throw WardenError(.osError, "refusing the sandbox skeleton directory \(dir): it must be a directory owned by uid \(geteuid()) that no one else can write (owner \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)))",
+                              hint: "remove it; Warden makes it again")
+        }
     }
 
     /// The skeleton directory for these entries, created (atomically, by rename) when missing.
@@ -165,8 +177,11 @@ enum Skeleton {
         items = items.filter { item in !links.contains { item.0.hasPrefix($0 + "/") } }
         let layout = items.map { "\($0.0)\u{0}\($0.1)" }.joined(separator: "\n")
         let path = "\(base)/\(SHA256.hex(layout).prefix(24))"
-        if FS.isDirectory(path) { return path }
+        // Checked on every launch (two lstat calls): a directory swapped in later must not be trusted either.
         try FS.mkdirs(base, mode: 0o755)
+        try checkPrivate(top)
+        try checkPrivate(base)
+        if FS.isDirectory(path) { return path }
         let tmp = "\(base)/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         FS.removeTree(tmp)
         try FS.mkdirs(tmp, mode: 0o755)

@@ -12,6 +12,10 @@ public enum ProfileLoader {
         public var path: String
         /// True when it came from the shipped profile directory (only then may `trusted` lift denials).
         public var builtIn: Bool
+        /// Where `seccomp` was written: its file and the JSON path of the filter in it ("$" for an OCI file,
+        /// "$.seccomp" inline in a profile), so a bad rule is reported where it is.
+        public var seccompFile: String?
+        public var seccompJSONPath = "$.seccomp"
     }
 
     /// Where shipped profiles live: `$WARDEN_PROFILES`, else `sandbox-profiles/` next to the binary or in a
@@ -63,6 +67,8 @@ public enum ProfileLoader {
             var base = try load("default")
             base.seccomp = try decodeOCI(json, file: path)
             base.path = path
+            base.seccompFile = path
+            base.seccompJSONPath = "$"
             return base
         }
         var profile: SandboxProfile
@@ -71,12 +77,20 @@ public enum ProfileLoader {
             throw WardenError.invalid("\(path): $.trusted", "only the shipped \"trusted\" profile may lift Warden's mandatory denials")
         }
         var seccomp: OCISeccomp?
+        var loaded = Loaded(profile: profile, seccomp: nil, path: path, builtIn: builtIn)
         switch profile.seccomp {
         case .none: seccomp = nil
-        case .inline(let s): seccomp = s
-        case .path(let p): seccomp = try loadOCI(FS.absolute(p, base: FS.dirname(path)))
+        case .inline(let s):
+            seccomp = s
+            loaded.seccompFile = path
+        case .path(let p):
+            let file = FS.absolute(p, base: FS.dirname(path))
+            seccomp = try loadOCI(file)
+            loaded.seccompFile = file
+            loaded.seccompJSONPath = "$"
         }
-        return Loaded(profile: profile, seccomp: seccomp, path: path, builtIn: builtIn)
+        loaded.seccomp = seccomp
+        return loaded
     }
 
     public static func loadOCI(_ path: String) throws(WardenError) -> OCISeccomp {

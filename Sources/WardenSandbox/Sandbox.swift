@@ -18,6 +18,8 @@ public struct SandboxSpec: @unchecked Sendable {
     public var profile: ProfileLoader.Loaded
     /// Replaces the profile's OCI filter (`sandbox exec --seccomp FILE`). Mandatory rules still apply.
     public var seccompOverride: OCISeccomp?
+    /// The file `seccompOverride` came from, for error messages.
+    public var seccompOverrideFile: String?
     public var binds: [BindSpec] = []
     public var roBinds: [BindSpec] = []
     /// Mounted read-only at /plugin, which becomes the working directory.
@@ -298,7 +300,18 @@ public final class Sandbox: @unchecked Sendable {
             let cached = programCache[oci]
             pthread_mutex_unlock(&lock)
             if let cached { out.append(cached) } else {
-                let (p, _) = try SeccompCompiler.compile(oci)
+                // A rule libseccomp cannot take (an unknown syscall in a deny rule…) is bad input: name the file.
+                let file = spec.seccompOverride != nil ? spec.seccompOverrideFile : spec.profile.seccompFile
+                let key = ProgramCache.key("oci\u{0}" + oci.cacheDescription)
+                var p: SeccompCompiler.Program
+                if let onDisk = ProgramCache.load(key) { p = onDisk } else {
+                    do throws(WardenError) {
+                        (p, _) = try SeccompCompiler.compile(oci, path: spec.seccompOverride != nil ? "$" : spec.profile.seccompJSONPath)
+                    } catch {
+                        throw file.map { error.prefixed($0) } ?? error
+                    }
+                    ProgramCache.store(key, p)
+                }
                 pthread_mutex_lock(&lock)
                 programCache[oci] = p
                 pthread_mutex_unlock(&lock)
@@ -311,7 +324,12 @@ public final class Sandbox: @unchecked Sendable {
             let m = mandatory
             pthread_mutex_unlock(&lock)
             if let m { out.append(m) } else {
-                let p = try SeccompCompiler.mandatoryProgram()
+                let key = ProgramCache.key("mandatory")
+                var p: SeccompCompiler.Program
+                if let onDisk = ProgramCache.load(key) { p = onDisk } else {
+                    p = try SeccompCompiler.mandatoryProgram()
+                    ProgramCache.store(key, p)
+                }
                 pthread_mutex_lock(&lock)
                 mandatory = p
                 pthread_mutex_unlock(&lock)
@@ -319,6 +337,12 @@ public final class Sandbox: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// The seccomp programs `spec` runs under, in load order (the profile's filter, then the mandatory one),
+    /// as raw `struct sock_filter` arrays: what `bwrap --add-seccomp-fd` takes, for comparisons.
+    public func seccompPrograms(for spec: SandboxSpec) throws(WardenError) -> [[UInt8]] {
+        try programs(for: spec).map(\.bytes)
     }
 
     /// The effective limits: the profile's, overridden by the spec.
@@ -417,6 +441,7 @@ public final class Sandbox: @unchecked Sendable {
             }
         }
         let procsFDs = cgroup.procsFDs
+        let selfFDs = cgroup.selfAttachFDs
         let usesInit = ns.contains(.pid)
         var result = warden_spawn_result()
 
@@ -445,12 +470,17 @@ public final class Sandbox: @unchecked Sendable {
         cspec.stderr_fd = errP[1]
         cspec.extra_fd = spec.extraFD
         cspec.use_init = usesInit ? 1 : 0
+        let scrub = Self.argvEnvRanges
+        cspec.scrub_arg_start = scrub.0
+        cspec.scrub_arg_end = scrub.1
+        cspec.scrub_env_start = scrub.2
+        cspec.scrub_env_end = scrub.3
         cspec.die_with_parent = 1
 
         let rc: Int32 = mounts.withUnsafeBufferPointer { mb in
             rlimits.withUnsafeBufferPointer { rb in
                 progs.withUnsafeBufferPointer { pb in
-                    procsFDs.withUnsafeBufferPointer { fb in
+                    procsFDs.withUnsafeBufferPointer { fb in selfFDs.withUnsafeBufferPointer { sb in
                         cspec.mounts = mb.baseAddress
                         cspec.n_mounts = Int32(mb.count)
                         cspec.rlimits = rb.baseAddress
@@ -459,10 +489,15 @@ public final class Sandbox: @unchecked Sendable {
                         cspec.n_filters = Int32(pb.count)
                         cspec.cgroup_procs_fds = fb.baseAddress
                         cspec.n_cgroup_procs_fds = Int32(fb.count)
+                        cspec.cgroup_self_fds = sb.baseAddress
+                        cspec.n_cgroup_self_fds = Int32(sb.count)
+                        // The parent-death signal fires when the *thread* that cloned the child exits: clone
+                        // on a thread that lives as long as the process, the main one when we are on it (no
+                        // hand-off to the spawn thread and back), else the spawn thread.
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let queued = Time.monotonicNs()
-                        let r = spawnThread.run {
+                        let spawn = { () -> Int32 in
                             var s = specCopy
                             let t0 = Time.monotonicNs()
                             let r = warden_spawn(&s, &res)
@@ -472,9 +507,10 @@ public final class Sandbox: @unchecked Sendable {
                             }
                             return r
                         }
+                        let r = warden_is_main_thread() == 1 ? spawn() : spawnThread.run(spawn)
                         result = res
                         return r
-                    }
+                    } }
                 }
             }
         }
@@ -518,6 +554,17 @@ public final class Sandbox: @unchecked Sendable {
         }
         return WardenError(.osError, "sandbox setup failed at \(what): \(errno)", hint: hint)
     }
+
+    /// Where this process's argv and environment strings live (/proc/self/stat fields 48-51), for the init to
+    /// wipe its copy of them; zeros when unknown.
+    static let argvEnvRanges: (UInt, UInt, UInt, UInt) = {
+        guard let stat = try? FS.readText("/proc/self/stat"), let close = stat.lastIndex(of: ")") else { return (0, 0, 0, 0) }
+        // Fields after the command name start at field 3; arg_start is field 48.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count >= 50 else { return (0, 0, 0, 0) }
+        let v = fields[45...48].map { UInt($0) ?? 0 }
+        return (v[0], v[1], v[2], v[3])
+    }()
 
     /// The sandbox's environment: only the profile's kept and set variables, then the spec's.
     static func environment(_ spec: SandboxSpec) -> [String: String] {

@@ -38,8 +38,12 @@ public enum CgroupVersion: String, Sendable { case v1, v2, none }
 public protocol TaskCgroup: AnyObject, Sendable {
     /// v2: an O_PATH directory fd for CLONE_INTO_CGROUP, else -1.
     var dirFD: Int32 { get }
-    /// Open `cgroup.procs` files the launcher writes the child's pid into (v1, or v2 fallback).
+    /// Open `cgroup.procs` files the launcher writes the child's pid into (v2 without CLONE_INTO_CGROUP).
     var procsFDs: [Int32] { get }
+    /// v1: open `tasks` files the child itself writes "0" into before anything else. Moving a pid through
+    /// cgroup.procs takes the kernel's global threadgroup rwsem for writing, an RCU grace period (10-17 ms
+    /// per spawn here); a single thread moving itself does not (cgroup_procs_write_start).
+    var selfAttachFDs: [Int32] { get }
     func stats() -> CgroupStats
     /// Kills every process in the cgroup (v2 `cgroup.kill`; v1 SIGKILL to each listed pid until empty).
     func killAll()
@@ -133,8 +137,10 @@ public enum Cgroups {
         return nil
     }
 
+    /// Writes a control file. Never O_CREAT: cgroupfs makes every file itself, and a missing one means the
+    /// controller is missing (an error), not a file to invent.
     static func write(_ path: String, _ value: String) throws(WardenError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT, 0o644)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Errno.current.error("open \(path)") }
         defer { close(fd) }
         let bytes = Array(value.utf8)
@@ -143,12 +149,14 @@ public enum Cgroups {
     }
 
     /// rmdir with a few retries: a cgroup stays busy for a moment after its last process is reaped.
-    static func removeDir(_ path: String) {
+    /// True when the directory is gone.
+    @discardableResult static func removeDir(_ path: String) -> Bool {
         for attempt in 0..<50 {
-            if rmdir(path) == 0 || errno == ENOENT { return }
-            if errno != EBUSY { return }
+            if rmdir(path) == 0 || errno == ENOENT { return true }
+            if errno != EBUSY { return false }
             usleep(useconds_t(min(1000 * (attempt + 1), 20_000)))
         }
+        return false
     }
 
     static func pidsIn(_ procsFile: String) -> [pid_t] {
@@ -177,6 +185,7 @@ public final class NoCgroups: CgroupDriver {
 final class EmptyCgroup: TaskCgroup {
     var dirFD: Int32 { -1 }
     var procsFDs: [Int32] { [] }
+    var selfAttachFDs: [Int32] { [] }
     func stats() -> CgroupStats { CgroupStats() }
     func killAll() {}
     func destroy() {}
@@ -194,18 +203,18 @@ public final class CgroupV1: CgroupDriver {
         for (c, base) in hierarchies { d[c] = base + "/warden" }
         dirs = d
         for dir in Set(d.values) { try? FS.mkdirs(dir) }
+        var e: Set<String> = []
+        if let m = d["memory"], FS.exists(m + "/memory.limit_in_bytes") { e.insert("memory") }
+        if let p = d["pids"], FS.exists(p + "/pids.max") || FS.isDirectory(p) { e.insert("pids") }
+        if let c = d["cpu"], FS.exists(c + "/cpu.cfs_quota_us") { e.insert("cpu") }
+        enforceable = e
     }
 
     public var version: CgroupVersion { .v1 }
     public var bases: [String] { Array(Set(dirs.values)).sorted() }
 
-    public var enforceable: Set<String> {
-        var s: Set<String> = []
-        if let m = dirs["memory"], FS.exists(m + "/memory.limit_in_bytes") { s.insert("memory") }
-        if let p = dirs["pids"], FS.exists(p + "/pids.max") || FS.isDirectory(p) { s.insert("pids") }
-        if let c = dirs["cpu"], FS.exists(c + "/cpu.cfs_quota_us") { s.insert("cpu") }
-        return s
-    }
+    /// Looked at once, in init: the launcher asks on every spawn.
+    public let enforceable: Set<String>
 
     public func create(name: String, limits: CgroupLimits) throws(WardenError) -> TaskCgroup {
         let cg = V1Task()
@@ -235,9 +244,9 @@ public final class CgroupV1: CgroupDriver {
             }
             if let a = dirs["cpuacct"] { cg.cpuacct = "\(a)/\(name)" }
             for path in cg.paths {
-                let fd = open("\(path)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw Errno.current.error("open \(path)/cgroup.procs") }
-                cg.procsFDs.append(fd)
+                let fd = open("\(path)/tasks", O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw Errno.current.error("open \(path)/tasks") }
+                cg.selfAttachFDs.append(fd)
             }
         } catch {
             cg.destroy()
@@ -257,8 +266,7 @@ public final class CgroupV1: CgroupDriver {
                     for p in pids { kill(p, SIGKILL) }
                     usleep(5000)
                 }
-                Cgroups.removeDir(path)
-                removed += 1
+                if Cgroups.removeDir(path) { removed += 1 }
             }
         }
         return removed
@@ -267,7 +275,8 @@ public final class CgroupV1: CgroupDriver {
 
 final class V1Task: TaskCgroup, @unchecked Sendable {
     var paths: [String] = []
-    var procsFDs: [Int32] = []
+    var procsFDs: [Int32] { [] }
+    var selfAttachFDs: [Int32] = []
     var memory: String?
     var pids: String?
     var cpuacct: String?
@@ -302,8 +311,8 @@ final class V1Task: TaskCgroup, @unchecked Sendable {
     func destroy() {
         if destroyed { return }
         destroyed = true
-        for fd in procsFDs { close(fd) }
-        procsFDs = []
+        for fd in selfAttachFDs { close(fd) }
+        selfAttachFDs = []
         for path in paths { Cgroups.removeDir(path) }
     }
 
@@ -322,6 +331,8 @@ public final class CgroupV2: CgroupDriver {
     public init(mountPoint: String, ownPath: String, prepare: Bool = true) {
         root = mountPoint + (ownPath == "/" ? "" : ownPath)
         base = root + "/warden"
+        let t = (try? FS.readText("\(root)/cgroup.controllers")) ?? ""
+        enforceable = Set(t.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)).intersection(["memory", "pids", "cpu"])
         if prepare { self.prepare() }
     }
 
@@ -333,7 +344,8 @@ public final class CgroupV2: CgroupDriver {
         return Set(t.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
-    public var enforceable: Set<String> { controllers.intersection(["memory", "pids", "cpu"]) }
+    /// Read once, in init: the launcher asks on every spawn.
+    public let enforceable: Set<String>
 
     /// Creates `warden/` and enables the controllers for its children. A non-root cgroup with processes in it
     /// cannot delegate controllers ("no internal processes"), so our own process moves to a leaf first.
@@ -380,8 +392,7 @@ public final class CgroupV2: CgroupDriver {
             if (try? Cgroups.write("\(path)/cgroup.kill", "1")) == nil {
                 for p in Cgroups.pidsIn("\(path)/cgroup.procs") { kill(p, SIGKILL) }
             }
-            Cgroups.removeDir(path)
-            removed += 1
+            if Cgroups.removeDir(path) { removed += 1 }
         }
         return removed
     }
@@ -391,6 +402,7 @@ final class V2Task: TaskCgroup, @unchecked Sendable {
     let path: String
     var dirFD: Int32 = -1
     var procsFDs: [Int32] = []
+    var selfAttachFDs: [Int32] { [] }
     private var destroyed = false
 
     init(path: String) { self.path = path }

@@ -2,17 +2,17 @@ import CCrypto
 import Glibc
 import WardenCore
 
-/// SHA-256 through libcrypto (we write no crypto).
+/// SHA-256 through libcrypto (we write no crypto). The low-level SHA256_* API, not EVP: EVP's first use
+/// initialises all of OpenSSL (config file, providers), which cost every short-lived CLI run ~1.7 ms.
 public struct SHA256 {
-    private var ctx: OpaquePointer
+    private var ctx = SHA256_CTX()
 
     public init() {
-        ctx = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        SHA256_Init(&ctx)
     }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        if let base = bytes.baseAddress { EVP_DigestUpdate(ctx, base, bytes.count) }
+        if let base = bytes.baseAddress { SHA256_Update(&ctx, base, bytes.count) }
     }
 
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
@@ -20,9 +20,7 @@ public struct SHA256 {
 
     public mutating func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        var len: UInt32 = 32
-        EVP_DigestFinal_ex(ctx, &out, &len)
-        EVP_MD_CTX_free(ctx)
+        SHA256_Final(&out, &ctx)
         return out
     }
 

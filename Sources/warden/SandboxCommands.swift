@@ -10,7 +10,10 @@ enum SandboxCommands {
         }
         let profile = try ProfileLoader.load(inv.value("--profile") ?? "default")
         var spec = SandboxSpec(argv: inv.rest, profile: profile)
-        if let s = inv.value("--seccomp") { spec.seccompOverride = try ProfileLoader.loadOCI(FS.absolute(s)) }
+        if let s = inv.value("--seccomp") {
+            spec.seccompOverride = try ProfileLoader.loadOCI(FS.absolute(s))
+            spec.seccompOverrideFile = FS.absolute(s)
+        }
         spec.cpuMillis = try inv.value("--cpu").map { v throws(WardenError) in try Quantity.cpuMillis(v, field: "--cpu", code: .usage) }
         spec.memoryBytes = try inv.value("--memory").map { v throws(WardenError) in try Quantity.bytes(v, field: "--memory", code: .usage) }
         spec.pids = try Parse.int(inv, "--pids", range: 1...1_000_000)
@@ -39,7 +42,9 @@ enum SandboxCommands {
         }
         if let e = outcome.setupError {
             Out.err("warden: \(e.description)")
-            return ExitCode.osError.rawValue
+            // Bad input found while preparing (a seccomp rule, a missing bind source) keeps its own code (65,
+            // 66, 64); everything else is a setup failure (71).
+            return [.dataError, .noInput, .usage].contains(e.code) ? e.code.rawValue : ExitCode.osError.rawValue
         }
         let r = outcome.report
         if r.reason != "exited" && r.reason != "signaled" {
@@ -71,7 +76,12 @@ enum SandboxCommands {
         var notes: [String] = []
         var applied = 0
         if let oci = loaded.seccomp {
-            let (_, n) = try SeccompCompiler.compile(oci)
+            let n: SeccompCompiler.Notes
+            do throws(WardenError) {
+                (_, n) = try SeccompCompiler.compile(oci, path: loaded.seccompJSONPath)
+            } catch {
+                throw loaded.seccompFile.map { error.prefixed($0) } ?? error
+            }
             notes += n.ignored
             applied = n.rulesApplied
         } else {

@@ -93,8 +93,10 @@ typedef struct warden_spawn_spec {
     uint64_t clone_flags;           // CLONE_NEW* (without CLONE_NEWCGROUP: that one is unshared after attach)
     int32_t new_cgroup_ns;          // unshare(CLONE_NEWCGROUP) after the parent attached the cgroup
     int32_t cgroup_dir_fd;          // v2: O_PATH|O_DIRECTORY fd for CLONE_INTO_CGROUP, or -1
-    const int32_t *cgroup_procs_fds;// v1 (or v2 fallback): open cgroup.procs files to write the pid into
+    const int32_t *cgroup_procs_fds;// v2 without CLONE_INTO_CGROUP: open cgroup.procs files for the child's pid
     int32_t n_cgroup_procs_fds;
+    const int32_t *cgroup_self_fds; // v1: open `tasks` files the child writes "0" into first (see Cgroup.swift)
+    int32_t n_cgroup_self_fds;
 
     const char *uid_map;            // text for /proc/PID/uid_map, or NULL
     const char *gid_map;            // text for /proc/PID/gid_map, or NULL
@@ -121,6 +123,9 @@ typedef struct warden_spawn_spec {
     int32_t extra_fd;               // becomes 3 when >= 0 (plugin-host socket, agent socket)
 
     int32_t use_init;               // with CLONE_NEWPID: a non-dumpable pid-1 reaper forks the payload
+    // The init is a fork of Warden: /proc/1/cmdline and /proc/1/environ read these ranges of its memory (our
+    // argv and environment strings; /proc/self/stat fields 48-51), which the init zeroes. 0: leave as is.
+    uintptr_t scrub_arg_start, scrub_arg_end, scrub_env_start, scrub_env_end;
     int32_t die_with_parent;        // PR_SET_PDEATHSIG(SIGKILL) on the first child
 } warden_spawn_spec;
 
@@ -148,6 +153,8 @@ int warden_spawn(const warden_spawn_spec *spec, warden_spawn_result *result);
 
 /// pipe2(fds, O_CLOEXEC).
 int warden_pipe_cloexec(int fds[2]);
+/// 1 when the calling thread is the process's main thread (it lives as long as the process).
+int warden_is_main_thread(void);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
 int warden_accept_cloexec(int fd);
 /// eventfd(0, EFD_CLOEXEC).

@@ -1,0 +1,66 @@
+import CSeccomp
+import Glibc
+import WardenCore
+import WardenSystem
+
+/// Compiled seccomp programs on disk, so a one-shot `warden sandbox exec` does not run libseccomp over a
+/// few hundred rules on every call. A program is a function of the OCI filter, the kernel (`minKernel`
+/// rules), libseccomp's syscall tables and Warden's compiler: all of them are in the key, Warden's as the
+/// identity of its executable. The files live in the skeleton directory (root: /run/warden/bpf), which
+/// must be private to us: whoever writes a cached program decides the sandbox's filter.
+enum ProgramCache {
+    static var dir: String { Skeleton.top + "/bpf" }
+
+    /// What every key starts with: the format, Warden's executable, the kernel, libseccomp.
+    static let environment: String = {
+        var st = stat()
+        let exe = stat("/proc/self/exe", &st) == 0
+            ? "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)" : "unknown-exe"
+        let v = seccomp_version()
+        let lib = v.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
+        return "warden-bpf-1\u{0}\(exe)\u{0}\(SeccompCompiler.kernelRelease())\u{0}libseccomp \(lib)"
+    }()
+
+    static func key(_ what: String) -> String { SHA256.hex(environment + "\u{0}" + what) }
+
+    /// The cached program, or nil (missing, unreadable, not ours, malformed: then it is compiled again).
+    static func load(_ key: String) -> SeccompCompiler.Program? {
+        guard (try? checkDir()) != nil else { return nil }
+        let fd = open("\(dir)/\(key)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+              st.st_size > 0, st.st_size % 8 == 0, st.st_size <= 1 << 20,
+              let bytes = try? FS.readAll(fd: fd, limit: 1 << 20, what: "cached seccomp program"),
+              bytes.count == Int(st.st_size) else { return nil }
+        return SeccompCompiler.Program(bytes: bytes)
+    }
+
+    /// Best effort: a cache that cannot be written only costs the next call a compile.
+    static func store(_ key: String, _ p: SeccompCompiler.Program) {
+        guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir()) != nil else { return }
+        try? FS.writeFile("\(dir)/\(key)", p.bytes, mode: 0o600, atomic: true)
+    }
+
+    static func checkDir() throws(WardenError) {
+        try Skeleton.checkPrivate(Skeleton.top)
+        try Skeleton.checkPrivate(dir)
+    }
+}
+
+extension OCISeccomp {
+    /// Everything compilation reads, in a fixed order: the cache key of the compiled program.
+    var cacheDescription: String {
+        var s = "\(defaultAction)|\(defaultErrnoRet.map(String.init) ?? "-")|\(architectures.joined(separator: ","))|"
+        s += archMap.map { "\($0.0):\($0.1.joined(separator: ","))" }.joined(separator: ";") + "|"
+        s += flags.joined(separator: ",") + "|" + ignoredKeys.joined(separator: ",") + "\n"
+        func filter(_ f: Filter) -> String { "\(f.caps.joined(separator: ","))/\(f.arches.joined(separator: ","))/\(f.minKernel ?? "-")" }
+        for r in syscalls {
+            s += "\(r.names.joined(separator: ","))|\(r.action)|\(r.errnoRet.map(String.init) ?? "-")|"
+            s += r.args.map { "\($0.index):\($0.value):\($0.valueTwo):\($0.op)" }.joined(separator: ",")
+            s += "|\(filter(r.includes))|\(filter(r.excludes))\n"
+        }
+        return s
+    }
+}
