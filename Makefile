@@ -33,7 +33,7 @@ venv: setup
 	fi
 
 build: setup
-	$(SWIFT) build $(RELEASE_FLAGS) --product warden
+	$(SWIFT) build $(RELEASE_FLAGS)
 	$(MAKE) --no-print-directory plugins
 
 build-debug: setup

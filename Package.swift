@@ -10,6 +10,7 @@ let package = Package(
     name: "Warden",
     products: [
         .executable(name: "warden", targets: ["warden"]),
+        .executable(name: "warden-sandbox", targets: ["warden-sandbox"]),
     ],
     traits: [
         .trait(name: postgres, description: "Build the libpq-backed PostgreSQL store (needs libpq-dev)."),
@@ -25,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CWardenPlugin"),
         // Our C: the fork→exec child side and syscalls Glibc lacks.
         .target(name: "CWardenLinux", cSettings: [.define("_GNU_SOURCE")]),
+        // The launch helper: each sandbox is cloned from this small process, not from Warden.
+        .executableTarget(name: "warden-sandbox", dependencies: ["CWardenLinux"], cSettings: [.define("_GNU_SOURCE")]),
 
         .target(name: "WardenCore"),
         .target(name: "WardenSystem", dependencies: ["WardenCore", "CWardenLinux", "CCrypto"]),

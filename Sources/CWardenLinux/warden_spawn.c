@@ -117,6 +117,7 @@ static const char *const step_names[WARDEN_STEP_COUNT] = {
     [WARDEN_STEP_NO_NEW_PRIVS] = "no_new_privs",
     [WARDEN_STEP_SECCOMP] = "seccomp",
     [WARDEN_STEP_EXEC] = "execve",
+    [WARDEN_STEP_HELPER] = "warden-sandbox helper",
 };
 
 const char *warden_step_name(int step) {

@@ -138,6 +138,18 @@ public final class SandboxControl: @unchecked Sendable {
 /// The launcher. One per process; thread-safe.
 public final class Sandbox: @unchecked Sendable {
     public static let shared = Sandbox()
+
+    /// The `warden-sandbox` helper next to this binary (or `$WARDEN_SANDBOX_HELPER`). Without it, sandboxes
+    /// are cloned straight out of this process (slower from a large one, and the init then holds a copy of it).
+    public static let helperPath: String? = {
+        if let h = FS.env("WARDEN_SANDBOX_HELPER"), FS.isExecutable(h) { return h }
+        guard let exe = FS.realpath("/proc/self/exe") else { return nil }
+        let h = FS.dirname(exe) + "/warden-sandbox"
+        if FS.isExecutable(h) { return h }
+        let note = "warden: note: no warden-sandbox helper next to \(exe); launching sandboxes in-process\n"
+        _ = note.withCString { write(2, $0, strlen($0)) }
+        return nil
+    }()
     static let debug = FS.env("WARDEN_DEBUG_SPAWN") != nil
 
     public let cgroups: CgroupDriver
@@ -187,10 +199,14 @@ public final class Sandbox: @unchecked Sendable {
         private var done = false
         private var lock = pthread_mutex_t()
 
-        init(pid: pid_t, pidfd: Int32, statusFD: Int32, stdin: Int32, stdout: Int32, stderr: Int32, cgroup: TaskCgroup) {
+        /// Launched through the warden-sandbox helper (`statusFD` carries a warden_helper_final record).
+        let viaHelper: Bool
+
+        init(pid: pid_t, pidfd: Int32, statusFD: Int32, viaHelper: Bool, stdin: Int32, stdout: Int32, stderr: Int32, cgroup: TaskCgroup) {
             self.pid = pid
             self.pidfd = pidfd
             self.statusFD = statusFD
+            self.viaHelper = viaHelper
             self.stdinFD = stdin
             self.stdoutFD = stdout
             self.stderrFD = stderr
@@ -223,9 +239,16 @@ public final class Sandbox: @unchecked Sendable {
             if statusFD >= 0 {
                 var p = pollfd(fd: statusFD, events: Int16(POLLIN), revents: 0)
                 guard poll(&p, 1, timeoutMs) > 0 else { return nil }
-                let got = read(statusFD, &status, 4)
-                // No status: the init itself was killed, and the payload with it.
-                if got != 4 { return (nil, SIGKILL) }
+                if viaHelper {
+                    var fin = warden_helper_final()
+                    let got = read(statusFD, &fin, MemoryLayout<warden_helper_final>.size)
+                    if got != MemoryLayout<warden_helper_final>.size || fin.has_status == 0 { return (nil, SIGKILL) }
+                    status = fin.status
+                } else {
+                    let got = read(statusFD, &status, 4)
+                    // No status: the init itself was killed, and the payload with it.
+                    if got != 4 { return (nil, SIGKILL) }
+                }
             } else {
                 let end = Time.monotonicNs() + UInt64(max(0, timeoutMs)) * 1_000_000
                 while !done {
@@ -266,7 +289,7 @@ public final class Sandbox: @unchecked Sendable {
         var s = spec
         s.stdin = .none
         let l = try launch(s, stdinPipe: true)
-        return Process(pid: l.pid, pidfd: l.pidfd, statusFD: l.statusFD, stdin: l.stdinWrite, stdout: l.stdoutRead,
+        return Process(pid: l.pid, pidfd: l.pidfd, statusFD: l.statusFD, viaHelper: l.viaHelper, stdin: l.stdinWrite, stdout: l.stdoutRead,
                        stderr: l.stderrRead, cgroup: l.cgroup)
     }
 
@@ -281,6 +304,8 @@ public final class Sandbox: @unchecked Sendable {
         var stdinWrite: Int32
         var cgroup: TaskCgroup
         var usesInit: Bool
+        /// Launched through the warden-sandbox helper: `pid` is the helper's, the status comes as its record.
+        var viaHelper: Bool
         var limits: SandboxProfile.Limits
         var executable: String
     }
@@ -497,10 +522,11 @@ public final class Sandbox: @unchecked Sendable {
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let queued = Time.monotonicNs()
+                        let helper = Sandbox.helperPath
                         let spawn = { () -> Int32 in
                             var s = specCopy
                             let t0 = Time.monotonicNs()
-                            let r = warden_spawn(&s, &res)
+                            let r = helper.map { warden_spawn_helper($0, &s, &res) } ?? warden_spawn(&s, &res)
                             if Sandbox.debug {
                                 let msg = "warden-debug: spawn waited \((t0 - queued) / 1000) us, clone-to-exec \((Time.monotonicNs() - t0) / 1000) us\n"
                                 _ = msg.withCString { write(2, $0, strlen($0)) }
@@ -526,7 +552,7 @@ public final class Sandbox: @unchecked Sendable {
         ok = true
         return Launched(pid: result.pid, pidfd: result.pidfd, statusFD: result.status_fd, stdoutRead: outP[0],
                         stderrRead: errP[0], stdinWrite: stdinPipe ? inP[1] : -1, cgroup: cgroup, usesInit: usesInit,
-                        limits: limits, executable: exe)
+                        viaHelper: Sandbox.helperPath != nil, limits: limits, executable: exe)
     }
 
     static func setupError(_ e: warden_child_error, plan: MountPlan, mountIndex: [Int], exe: String) -> WardenError {
@@ -689,7 +715,19 @@ public final class Sandbox: @unchecked Sendable {
         } else {
             _ = warden_wait4(l.pid, &status, &ut, &stime, &rss)
         }
-        if l.usesInit && l.statusFD >= 0 {
+        if l.viaHelper {
+            // The helper waited for the sandbox and wrote what it saw; nothing when it was killed with it.
+            var fin = warden_helper_final()
+            let got = l.statusFD >= 0 ? read(l.statusFD, &fin, MemoryLayout<warden_helper_final>.size) : -1
+            if got == MemoryLayout<warden_helper_final>.size {
+                status = fin.has_status != 0 ? fin.status : Int32(SIGKILL)
+                ut = Int(fin.utime_us)
+                stime = Int(fin.stime_us)
+                rss = Int(fin.maxrss_kb)
+            } else {
+                status = Int32(SIGKILL)
+            }
+        } else if l.usesInit && l.statusFD >= 0 {
             var payload: Int32 = 0
             let got = read(l.statusFD, &payload, 4)
             // No status: the init itself was killed (timeout, cancel, cgroup OOM of the init) — so was the payload.

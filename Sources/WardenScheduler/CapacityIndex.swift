@@ -18,9 +18,9 @@
 /// pools (say, a label unique to each node) stays small in memory, and a big pool keeps short rows.
 let gridSizes = [16, 64, 256]
 
-/// The resolution for a grid of `nodes` ready nodes: about 16 nodes per row or fewer.
+/// The resolution for a grid of `nodes` ready nodes: short rows, without spending 330 KB on a small pool.
 func gridSize(for nodes: Int) -> Int {
-    nodes <= 256 ? 16 : nodes <= 4096 ? 64 : 256
+    nodes <= 128 ? 16 : nodes <= 1024 ? 64 : 256
 }
 
 /// One group in a row or column list: what scans need, flat, so they read memory in order.
@@ -99,9 +99,9 @@ final class Grid {
     let id: Int32
     let alloc: Vec
     let labels: [String: String]?
-    var ready = 0
-    var notReady = 0
-    var groupOf = GroupMap()
+    @exclusivity(unchecked) var ready = 0
+    @exclusivity(unchecked) var notReady = 0
+    @exclusivity(unchecked) var groupOf = GroupMap()
     let rows: UnsafeMutablePointer<LineList>
     let cols: UnsafeMutablePointer<LineList>
     /// Nodes per row.

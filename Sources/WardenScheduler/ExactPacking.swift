@@ -161,11 +161,11 @@ extension PackProblem {
                 if out.count >= limit { truncated = true; return }
                 if aborted { return }
                 nodes += 1
-                if nodes > nodeLimit { aborted = true; return }
+                if nodes > nodeLimit || (nodes & 1023 == 0 && deadline.passed) { aborted = true; return }
                 var extended = false
                 var pos = from
                 while pos < n {
-                    if left[pos] && fitsNow(pos) {
+                    if pos != first && left[pos] && fitsNow(pos) {
                         let i = order[pos]
                         extended = true
                         for d in 0..<dims { load[d] += s(i, d) }
@@ -181,12 +181,12 @@ extension PackProblem {
                 }
                 if extended { return }
                 // Maximal only: no remaining item (skipped earlier) may still fit.
-                for p in (first + 1)..<n where left[p] && !chosen.contains(p) && fitsNow(p) { return }
+                for p in 0..<n where p != first && left[p] && !chosen.contains(p) && fitsNow(p) { return }
                 let waste = (0..<dims).map { cap[$0] - load[$0] }
                 for d in 0..<dims where waste[d] > budget[d] { return }
                 out.append((chosen, waste))
             }
-            dfs(first + 1)
+            dfs(0)
             return out.sorted { a, b in
                 let wa = (0..<dims).reduce(0.0) { $0 + (cap[$1] > 0 ? Double(a.waste[$1]) / Double(cap[$1]) : 0) }
                 let wb = (0..<dims).reduce(0.0) { $0 + (cap[$1] > 0 ? Double(b.waste[$1]) / Double(cap[$1]) : 0) }
@@ -194,13 +194,81 @@ extension PackProblem {
             }
         }
 
+        // Completions of two or three items within the waste budget, found directly (O(n²)): on tight
+        // instances (triplets) these are the ones that matter, and they come before the full enumeration.
+        func smallCompletions(_ first: Int) -> [(items: [Int], waste: [Int64])] {
+            var out: [(items: [Int], waste: [Int64])] = []
+            let x = order[first]
+            var w1 = [Int64](repeating: 0, count: dims)
+            var w2 = [Int64](repeating: 0, count: dims)
+            for p1 in 0..<n where p1 != first && left[p1] {
+                let y = order[p1]
+                if conflict[y] >= 0 && conflict[y] == conflict[x] { continue }
+                var ok = true
+                for d in 0..<dims {
+                    w1[d] = cap[d] - s(x, d) - s(y, d)
+                    if w1[d] < 0 { ok = false; break }
+                }
+                guard ok else { continue }
+                nodes += 1
+                if (0..<dims).allSatisfy({ w1[$0] <= budget[$0] }) { out.append(([first, p1], w1)) }
+                for p2 in (p1 + 1)..<n where p2 != first && left[p2] {
+                    let z = order[p2]
+                    if conflict[z] >= 0 && (conflict[z] == conflict[x] || conflict[z] == conflict[y]) { continue }
+                    var fine = true
+                    for d in 0..<dims {
+                        w2[d] = w1[d] - s(z, d)
+                        if w2[d] < 0 || w2[d] > budget[d] { fine = false; break }
+                    }
+                    if fine { out.append(([first, p1, p2], w2)) }
+                }
+                if out.count > 500 { break }
+            }
+            return out.sorted { a, b in
+                let wa = (0..<dims).reduce(0.0) { $0 + (cap[$1] > 0 ? Double(a.waste[$1]) / Double(cap[$1]) : 0) }
+                let wb = (0..<dims).reduce(0.0) { $0 + (cap[$1] > 0 ? Double(b.waste[$1]) / Double(cap[$1]) : 0) }
+                return wa < wb
+            }
+        }
+
+        // With no waste left every bin must be full: open the bin with the item that has the fewest exact
+        // two- or three-item completions (fail first, as exact-cover solvers do). nil: some item has none.
+        func mostConstrained() -> Int? {
+            var at: [[Int64]: [Int]] = [:]
+            for p in 0..<n where left[p] { at[(0..<dims).map { s(order[p], $0) }, default: []].append(p) }
+            var best: Int? = nil
+            var bestCount = Int.max
+            for p in 0..<n where left[p] {
+                let x = order[p]
+                var count = 0
+                nodes += 1
+                for q in 0..<n where q != p && left[q] {
+                    let y = order[q]
+                    var need = [Int64](repeating: 0, count: dims)
+                    var ok = true
+                    for d in 0..<dims {
+                        need[d] = cap[d] - s(x, d) - s(y, d)
+                        if need[d] < 0 { ok = false; break }
+                    }
+                    guard ok else { continue }
+                    if need.allSatisfy({ $0 == 0 }) { count += 2; continue }
+                    if let zs = at[need] { count += zs.filter { $0 != p && $0 != q }.count }
+                    if count >= bestCount { break }
+                }
+                if count == 0 { return p }
+                if count < bestCount { bestCount = count; best = p }
+            }
+            return best
+        }
+
         func build(_ binsLeft: Int) -> Bool {
             if remaining == 0 { return true }
             if binsLeft == 0 || aborted { return false }
-            if nodes & 1023 == 0 && deadline.passed { aborted = true; return false }
-            guard let first = (0..<n).first(where: { left[$0] }) else { return true }
-            for c in completions(first, limit: 2000) {
-                if aborted { return false }
+            if nodes > nodeLimit || deadline.passed { aborted = true; return false }
+            guard var first = (0..<n).first(where: { left[$0] }) else { return true }
+            let exact = budget.allSatisfy { $0 == 0 }
+            if exact { first = mostConstrained() ?? first }
+            func attempt(_ c: (items: [Int], waste: [Int64])) -> Bool {
                 for pos in c.items { left[pos] = false }
                 remaining -= c.items.count
                 for d in 0..<dims { budget[d] -= c.waste[d] }
@@ -210,6 +278,19 @@ extension PackProblem {
                 for d in 0..<dims { budget[d] += c.waste[d] }
                 remaining += c.items.count
                 for pos in c.items { left[pos] = true }
+                return false
+            }
+            var tried = Set<[Int]>()
+            // Exact instances only: elsewhere the full enumeration's order (least waste first) is the better one.
+            let tight = budget.allSatisfy { $0 == 0 }
+            for c in tight ? smallCompletions(first) : [] {
+                if aborted { return false }
+                tried.insert(c.items)
+                if attempt(c) { return true }
+            }
+            for c in completions(first, limit: 2000) where !tried.contains(c.items) {
+                if aborted { return false }
+                if attempt(c) { return true }
             }
             return false
         }

@@ -42,22 +42,22 @@ public final class Placer {
         var hosts: [Int32: Int] = [:]
     }
 
-    var dims = Dims()
-    var nodes: [NodeEntry] = []
-    var seqOf: [String: Int32] = [:]
+    @exclusivity(unchecked) var dims = Dims()
+    @exclusivity(unchecked) var nodes: [NodeEntry] = []
+    @exclusivity(unchecked) var seqOf: [String: Int32] = [:]
     /// Every grid: pools and shapes. `labelPools` and `shapes` list which is which.
-    var pools: [Grid] = []
+    @exclusivity(unchecked) var pools: [Grid] = []
     var poolOf: [PoolKey: Int32] = [:]
     var shapeOf: [Vec: Int32] = [:]
-    var labelPools: [Int32] = []
-    var shapes: [Int32] = []
-    var groups: [Group] = []
-    var spareGroups: [Int32] = []
-    var allocations: [String: Allocation] = [:]
-    var affinity: [AffinityKey: AffinityState] = [:]
-    var liveNodes = 0
+    @exclusivity(unchecked) var labelPools: [Int32] = []
+    @exclusivity(unchecked) var shapes: [Int32] = []
+    @exclusivity(unchecked) var groups: [Group] = []
+    @exclusivity(unchecked) var spareGroups: [Int32] = []
+    @exclusivity(unchecked) var allocations: [String: Allocation] = [:]
+    @exclusivity(unchecked) var affinity: [AffinityKey: AffinityState] = [:]
+    @exclusivity(unchecked) var liveNodes = 0
     /// Reservations held by waiting tasks (see `scheduleRound`).
-    var holds = 0
+    @exclusivity(unchecked) var holds = 0
 
     /// `expectedTasks`: how many tasks may be placed at once, a capacity hint (growing the task table costs a
     /// rehash of every task id).

@@ -171,8 +171,9 @@ public enum Planner {
             proved = true
             log?("matching: optimal \(pairs.count)")
         }
+        // Bin completion enumerates subsets of the remaining items for every bin: worth it for small instances.
         func complete(nodeLimit: Int) {
-            while best.count > lower && !deadline.passed {
+            while best.count > lower && p.n <= 400 && !deadline.passed {
                 let (bins, done) = p.binCompletion(bins: lower, nodeLimit: nodeLimit, deadline: deadline)
                 log?("bin completion into \(lower): \(bins.map { "found \($0.count)" } ?? (done ? "none exists" : "gave up"))")
                 if let bins { consider(bins, "bin completion") }

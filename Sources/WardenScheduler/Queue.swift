@@ -79,6 +79,14 @@ extension Placer {
         return RoundOutcome(placed: placed, waiting: waiting, reservations: reservations)
     }
 
+    /// Restores a reservation (`RoundOutcome.reservations` of an earlier round) in a placer rebuilt from the
+    /// store, so that a task keeps its hold across rounds. Replaces whatever the task held before.
+    public func hold(_ demand: TaskDemand, on name: String) throws(WardenError) {
+        let seq = try lookup(name)
+        if allocations[demand.id] != nil { _ = release(taskID: demand.id) }
+        commit(demand, dims.vec(demand.resources), on: seq, reservation: true)
+    }
+
     /// With the hold already counted, the task fits once nothing it uses is overcommitted.
     private func roomFor(_ d: Vec, _ free: Vec) -> Bool {
         if d.cpu > 0 && free.cpu < 0 { return false }

@@ -47,6 +47,7 @@ enum warden_step {
     WARDEN_STEP_NO_NEW_PRIVS,
     WARDEN_STEP_SECCOMP,
     WARDEN_STEP_EXEC,
+    WARDEN_STEP_HELPER,
     WARDEN_STEP_COUNT
 };
 
@@ -133,8 +134,33 @@ typedef struct warden_spawn_result {
     pid_t pid;                      // host pid of the first child (the init when use_init)
     int32_t pidfd;                  // pidfd of `pid`, or -1 when the kernel has none
     int32_t status_fd;              // use_init: read end carrying the payload's int32 wait status
+                                    // (through the helper: the warden_helper_final record)
     warden_child_error error;       // step == 0 on success
+    pid_t init_pid;                 // through the helper: host pid of the sandbox's first process
 } warden_spawn_result;
+
+/// What `warden-sandbox` reports once setup is over: step 0 and the first process's pid, or the failure.
+typedef struct warden_helper_result {
+    warden_child_error error;
+    int32_t pid;
+} warden_helper_result;
+
+/// What `warden-sandbox` reports when the sandbox has ended.
+typedef struct warden_helper_final {
+    int32_t has_status;             // 0: the payload's status is unknown (its init was killed)
+    int32_t status;                 // the payload's wait status
+    int64_t utime_us, stime_us;     // rusage of the sandbox's first process and everything it reaped
+    int64_t maxrss_kb;
+} warden_helper_final;
+
+/// Spawns through the `warden-sandbox` helper executable at `helper` (see warden_helper.c): the same
+/// launch, done from a small single-threaded process instead of a clone of the caller. On success
+/// `result->pid`/`pidfd` are the helper's (it exits when the sandbox has ended), `status_fd` carries a
+/// warden_helper_final record, and `init_pid` is the sandbox's first process.
+int warden_spawn_helper(const char *helper, const warden_spawn_spec *spec, warden_spawn_result *result);
+
+/// The helper executable's main.
+int warden_helper_main(int argc, char **argv);
 
 /// Spawn a sandboxed child. Returns 0 when the payload exec'd; -1 with `result->error` set otherwise (the
 /// child has then already been reaped). Call from a long-lived thread: PR_SET_PDEATHSIG fires when the
