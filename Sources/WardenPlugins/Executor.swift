@@ -94,7 +94,9 @@ public func sandboxSpec(for plugin: PluginRecord, argv: [String], call: ToolCall
     spec.roBinds = m.sandbox.readOnlyPaths.compactMap { try? BindSpec(parsing: $0, field: "readOnlyPaths") }
     spec.binds = m.sandbox.writablePaths.compactMap { try? BindSpec(parsing: $0, field: "writablePaths") }
     let res = call?.resources ?? m.resources
-    if res.cpuMillis > 0 { spec.cpuMillis = res.cpuMillis }
+    // The CPU request places the task; the sandbox's CPU cap is the profile's `limits.cpu` (a request of 10m
+    // as a hard quota would throttle even the sandbox's own start-up to 1 ms per 100 ms). Memory is not
+    // compressible: the request is the limit.
     if res.memoryBytes > 0 { spec.memoryBytes = res.memoryBytes }
     if let call {
         spec.wallMs = call.timeoutMs

@@ -380,6 +380,9 @@ public final class Sandbox: @unchecked Sendable {
         return l
     }
 
+    /// `stdinPipe`: a long-lived process (`start`) that is talked to over its stdin. Those are cloned from the
+    /// spawn thread, which never exits (the parent-death signal follows the creating thread); a sandbox run to
+    /// completion (`run`) ends before its caller's thread and is cloned right here, so spawns run in parallel.
     func launch(_ spec: SandboxSpec, stdinPipe: Bool = false) throws(WardenError) -> Launched {
         guard !spec.argv.isEmpty else { throw WardenError(.usage, "nothing to run: the command is empty") }
         let profile = spec.profile.profile
@@ -516,9 +519,8 @@ public final class Sandbox: @unchecked Sendable {
                         cspec.n_cgroup_procs_fds = Int32(fb.count)
                         cspec.cgroup_self_fds = sb.baseAddress
                         cspec.n_cgroup_self_fds = Int32(sb.count)
-                        // The parent-death signal fires when the *thread* that cloned the child exits: clone
-                        // on a thread that lives as long as the process, the main one when we are on it (no
-                        // hand-off to the spawn thread and back), else the spawn thread.
+                        // The parent-death signal fires when the *thread* that cloned the child exits (see
+                        // launch's comment for which thread that is).
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let queued = Time.monotonicNs()
@@ -533,7 +535,7 @@ public final class Sandbox: @unchecked Sendable {
                             }
                             return r
                         }
-                        let r = warden_is_main_thread() == 1 ? spawn() : spawnThread.run(spawn)
+                        let r = (!stdinPipe || warden_is_main_thread() == 1) ? spawn() : spawnThread.run(spawn)
                         result = res
                         return r
                     } }
