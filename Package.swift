@@ -27,7 +27,9 @@ let package = Package(
         // Our C: the fork→exec child side and syscalls Glibc lacks.
         .target(name: "CWardenLinux", cSettings: [.define("_GNU_SOURCE")]),
         // The launch helper: each sandbox is cloned from this small process, not from Warden.
-        .executableTarget(name: "warden-sandbox", dependencies: ["CWardenLinux"], cSettings: [.define("_GNU_SOURCE")]),
+        .executableTarget(name: "warden-sandbox", dependencies: ["CWardenLinux"], cSettings: [.define("_GNU_SOURCE")],
+                          // Static: no dynamic loader work on the path of every spawn.
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         .target(name: "WardenCore"),
         .target(name: "WardenSystem", dependencies: ["WardenCore", "CWardenLinux", "CCrypto"]),
