@@ -6,7 +6,7 @@ export WARDEN=${WARDEN:-$ROOT/.build/release/warden} WARDEN_PROFILES=$ROOT/sandb
 run() { echo; echo "== $*"; "$@" || echo "(failed: $*)"; }
 run "$WARDEN" bench spawn --json
 run bash "$ROOT/Benchmarks/spawn.sh"
-run "$WARDEN" bench submit --json
+run bash "$ROOT/Benchmarks/submit-stores.sh"
 run "$WARDEN" bench tasks --json
 run "$WARDEN" bench dispatch --json
 run "$WARDEN" bench schedule --nodes 10000 --n 100000 --json
