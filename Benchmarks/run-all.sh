@@ -13,3 +13,4 @@ run "$WARDEN" bench schedule --nodes 10000 --n 100000 --json
 run bash "$ROOT/Benchmarks/run-overhead.sh"
 [ -x "$ROOT/.build/venv/bin/python" ] && run bash "$ROOT/Benchmarks/mcp-overhead.sh"
 [ -f "$ROOT/Benchmarks/plan-quality.sh" ] && run bash "$ROOT/Benchmarks/plan-quality.sh"
+run bash "$ROOT/Benchmarks/agent-overhead.sh"
