@@ -52,7 +52,7 @@ unit-test:
 script-test:
 	WARDEN=$(CURDIR)/$(BIN) VENV=$(CURDIR)/$(VENV) bash Tests/scripts/run-all.sh
 
-demo: setup build
+demo: setup venv build
 	WARDEN=$(CURDIR)/$(BIN) bash scripts/demo.sh
 
 bench: setup build

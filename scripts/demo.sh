@@ -23,7 +23,15 @@ done
 step "Registered plugins" "$W" plugin list
 step "Run a tool in the sandbox, no daemon needed" "$W" run wordcount.count --input '{"text": "the quick brown fox jumps over the lazy dog the end", "top": 2}'
 id=$("$W" tasks --json --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-step "Its task record: admission rule, placement, sandbox record, history" "$W" status "$id"
+step "A C shared library (dylib plugin), hosted in a warm sandboxed worker" "$W" run hello-c.greet --input '{"name": "operator"}'
+step "A Swift shared library through the same C ABI" "$W" run hello-swift.reverse --input '{"text": "warden"}'
+if [ -x "$ROOT/.build/venv/bin/python" ] && "$ROOT/.build/venv/bin/python" -c "import mcp" 2>/dev/null; then
+  # An existing MCP server (Python SDK) becomes a plugin: started once in its sandbox, its tools re-exported.
+  bash "$ROOT/plugins/mcp-demo/make-plugin.sh" "$ROOT/.build/venv" "$WARDEN_HOME/mcp-demo" >/dev/null
+  "$W" plugin register "$WARDEN_HOME/mcp-demo" >/dev/null
+  step "An MCP server as a plugin (mcp kind)" "$W" run mcp-demo.add --input '{"a": 2, "b": 40}'
+fi
+step "The wordcount task's record: admission rule, placement, sandbox record, history" "$W" status "$id"
 
 cat >"$WARDEN_HOME/policy.json" <<'P'
 { "tenants": { "default": {"quota": {"cpu": "2", "memory": "2Gi", "tasks": 20}, "rateLimit": "50/s"},
@@ -80,6 +88,12 @@ wf=$("$W" tasks --json --limit 1 | python3 -c 'import json,sys; print(json.load(
 for _ in $(seq 300); do s=$("$W" workflow status "$wf" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'); [ "$s" = running ] || break; sleep 0.1; done
 step "Its status" "$W" workflow status "$wf"
 step "The whole story: admission, placement, sandbox records, the agent's child calls, the denying rule" "$W" explain "$wf"
+
+step "The live cluster: allocation per node, and why each task is where it is" "$W" report placement
+step "Capacity planning: how many 16-core, 64Gi nodes does this workload need? (found, and a proven lower bound)" "$W" plan --tasks "$ROOT/Benchmarks/plan/general.json" --shape 16,64Gi --time-limit 3
+echo '$ warden plan --tasks Benchmarks/plan/tasks.json --nodes Benchmarks/plan/nodes-small.json   # why tasks do not fit'
+"$W" plan --tasks "$ROOT/Benchmarks/plan/tasks.json" --nodes "$ROOT/Benchmarks/plan/nodes-small.json" --html "$WARDEN_HOME/plan.html" | sed -n '/^unplaced/,$p' | head -8 || true
+echo "(HTML report: $WARDEN_HOME/plan.html)"
 
 step "Metrics (Prometheus text format)" bash -c "\"$W\" metrics | grep -E '^warden_(admissions_total|tasks|queue_depth_total)' | head -12"
 step "The audit log is a hash chain; verify it" "$W" audit --verify

@@ -33,6 +33,7 @@ public final class Server: @unchecked Sendable {
     private var dispatched: Set<String> = []      // ids handed to a worker and not finished
     private var waited: [String: Int] = [:]       // scheduling rounds a queued task has waited
     private var lastExplanation: [String: String] = [:]
+    private var reservations: [String: String] = [:]  // task → node held for it (the placer is rebuilt each round)
     private var stopping = false
     private var busy = 0
     var control: ControlServer?
@@ -230,6 +231,8 @@ public final class Server: @unchecked Sendable {
         var waitedNow: [String: Int] = [:]
         pthread_mutex_lock(&lock)
         let waitedBefore = waited
+        let heldBefore = reservations
+        var heldNow: [String: String] = [:]
         pthread_mutex_unlock(&lock)
         try store.write { tx in
             let candidates = try tx.query("SELECT \(Store.taskColumns) FROM tasks WHERE state = 'queued' AND not_before <= ? ORDER BY priority DESC, created_at, id LIMIT ?",
@@ -267,7 +270,10 @@ public final class Server: @unchecked Sendable {
                 pendingTasks.append(PendingTask(demand: d, waitedRounds: waitedBefore[t.id] ?? 0))
                 byID[t.id] = t
             }
+            // A starving task keeps the node held for it across rounds, though the placer is rebuilt each round.
+            for p in pendingTasks { if let node = heldBefore[p.demand.id] { try? placer.hold(p.demand, on: node) } }
             let outcome = placer.scheduleRound(pendingTasks)
+            heldNow = outcome.reservations
             // Per-plugin concurrency counts this round's placements too.
             var active: [String: Int64] = [:]
             for d in outcome.placed {
@@ -307,6 +313,7 @@ public final class Server: @unchecked Sendable {
         }
         pthread_mutex_lock(&lock)
         waited = waitedNow
+        reservations = heldNow
         for (id, e) in explanations { lastExplanation[id] = e }
         if lastExplanation.count > 100_000 { lastExplanation.removeAll() }
         pthread_mutex_unlock(&lock)

@@ -171,12 +171,12 @@ public struct PlanReport: Sendable {
         switch mode {
         case .nodes:
             lines.append("plan: \(placements.count)/\(total) tasks placed on \(nodesUsed) of \(nodes.count) nodes (\(strategy?.rawValue ?? "binpack"))")
-            lines.append("nodes used: \(nodesUsed), lower bound \(lowerBound)")
+            lines.append("nodes used: \(nodesUsed), lower bound \(lowerBound)\(unplaced.isEmpty ? "" : " for the placed tasks")")
         case .shape:
             let shape = nodes.first.map { "\(formatCores($0.spec.capacity.cpuMillis)) cpu, \(Quantity.formatBytes($0.spec.capacity.memoryBytes)) memory" } ?? "the shape"
             lines.append("plan: \(placements.count)/\(total) tasks fit on \(nodesUsed) nodes of \(shape)")
             var b = "nodes needed: \(nodesUsed), lower bound \(lowerBound)"
-            b += nodesUsed == lowerBound ? " (optimal)" : " (at most \(nodesUsed - lowerBound) more than optimal)"
+            b += !unplaced.isEmpty ? " for the tasks that fit" : nodesUsed == lowerBound ? " (optimal)" : " (at most \(nodesUsed - lowerBound) more than optimal)"
             if let ffdNodes { b += "; first-fit decreasing needs \(ffdNodes)" }
             lines.append(b)
             lines.append("method: \(method)\(stopped.map { "; stopped: \($0)" } ?? "")")
@@ -215,5 +215,35 @@ extension String {
         var s = Substring(self)
         while s.last == " " { s.removeLast() }
         return String(s)
+    }
+}
+
+extension Placer {
+    /// The live cluster as a report (`warden report placement`): every node with what is placed on it, the
+    /// tasks still waiting with their reasons, utilization, stranded capacity and the lower bound on the nodes
+    /// the placed tasks need. Render with `.text`, `.json` or `.html`.
+    public func report(waiting: [(task: String, reason: String)] = []) -> PlanReport {
+        var r = PlanReport(mode: .nodes, strategy: strategy, extNames: dims.names)
+        var byNode: [Int32: [String]] = [:]
+        var demands: [Vec] = []
+        for (id, a) in allocations.sorted(by: { $0.key < $1.key }) where !a.reservation {
+            byNode[a.node, default: []].append(id)
+            demands.append(a.demand)
+        }
+        var allocs: [Vec] = []
+        for (seq, n) in nodes.enumerated() where n.live {
+            let tasks = byNode[Int32(seq)] ?? []
+            r.nodes.append(PlanReport.NodeUse(spec: n.spec, allocated: dims.resources(n.used), tasks: tasks))
+            for t in tasks { r.placements.append(.init(task: t, node: n.spec.name)) }
+            if n.ready { allocs.append(n.alloc) }
+        }
+        r.unplaced = waiting.map { .init(task: $0.task, reason: $0.reason) }
+        r.nodesUsed = r.nodes.filter { !$0.tasks.isEmpty }.count
+        r.lowerBound = fixedClusterBound(demands: demands, allocs: allocs, dims: 2 + dims.names.count)
+        r.method = "live cluster (\(strategy.rawValue))"
+        // Stranding is judged against what is placed and what waits.
+        let known = allocations.values.map { dims.resources($0.demand) }
+        r.finish(tasks: known.enumerated().map { TaskDemand(id: String($0.offset), resources: $0.element) }, elapsed: .zero)
+        return r
     }
 }

@@ -11,7 +11,7 @@
 //                         rejections: [String: Int], explanation: String, placed: Bool }
 //
 //   Online (one instance per cluster; the engine serializes calls)
-//     let p = Placer(strategy: .binpack)
+//     let p = Placer(strategy: .binpack, expectedTasks: 0)   (capacity hint)
 //     p.upsertNode(spec, ready: true)          add or update (keeps the node's allocations)
 //     p.setReady("n1", false) throws(WardenError)
 //     p.removeNode("n1") -> [String]           ids of the tasks that were on it (now released)
@@ -23,16 +23,18 @@
 //     p.allocation(of: "n1") -> Resources?     p.nodeStatuses() -> [NodeStatus]     p.node(of: taskID) -> String?
 //     p.scheduleRound(pending, reserveAfter: 10, maxReservations: 1) -> RoundOutcome
 //                                              one queue pass: priority order, backfill, reservations
+//     p.hold(demand, on: "n1") throws(WardenError)   restore a reservation in a rebuilt placer
+//     p.report(waiting: [(task, reason)]) -> PlanReport   the live cluster (`warden report placement`)
 //
 //   Offline
 //     PlanInput.tasks(fromJSON:) / nodes(fromJSON:) throws(WardenError)   TASKS.json, NODES.json (DESIGN §7)
 //     PlanInput.shape(parsing: "16,64Gi,gpu=2") throws(WardenError) -> NodeSpec   (exit 64 on error)
 //     Planner.plan(tasks:nodes:strategy:) -> PlanReport                     a fixed cluster
-//     Planner.minimumNodes(tasks:shape:timeLimitSeconds:) -> PlanReport     how many nodes of a shape
+//     Planner.minimumNodes(tasks:shape:timeLimitSeconds:trace:) -> PlanReport   how many nodes of a shape
 //     PlanReport { json: JSONValue, text: String, html: String, allPlaced: Bool, nodesUsed, lowerBound, ... }
 //
 //   Benchmarks
-//     ScheduleBench.run(nodes:tasks:) -> JSONValue     `warden bench schedule --json`
+//     ScheduleBench.run(nodes:tasks:strategy:) -> JSONValue     `warden bench schedule --json`
 import WardenCore
 
 /// A node as the scheduler sees it. Allocatable capacity is `capacity − reserved` (headroom kept for the system).
@@ -212,7 +214,7 @@ public struct NodeStatus: Sendable, Hashable {
 /// A resource amount as a person writes it: cpu "1500m"/"2", memory "1.5Gi", extended as an integer.
 func formatAmount(_ v: Int64, _ resource: String) -> String {
     switch resource {
-    case "cpu": return Quantity.formatCPU(v)
+    case "cpu": return formatCores(v)   // one unit in a sentence: "need 1.5, best free 0.25"
     case "memory": return Quantity.formatBytes(v)
     default: return String(v)
     }

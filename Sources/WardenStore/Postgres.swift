@@ -145,7 +145,7 @@ final class PostgresConnection: SQLExecutor {
 
     /// Notifications received since the last call (after `consume`).
     func notifications() -> [(channel: String, payload: String)] {
-        pq.consumeInput(conn)
+        _ = pq.consumeInput(conn)
         var out: [(String, String)] = []
         while let n = pq.notifies(conn) {
             out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))

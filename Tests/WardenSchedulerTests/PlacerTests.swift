@@ -110,7 +110,7 @@ private func task(_ id: String, cpuMillis: Int64, mem: Int64, priority: Int = 0,
         p.upsertNode(node("b", cpu: 2, memGi: 4))
         #expect(p.allocation(of: "b") == Resources(cpuMillis: 1000, memoryBytes: gi))
         let d = p.place(task("3", cpuMillis: 1500, mem: gi))
-        #expect(d.explanation == "0/1 nodes fit: 1 insufficient cpu (need 1500m, best free 1)")
+        #expect(d.explanation == "0/1 nodes fit: 1 insufficient cpu (need 1.5, best free 1)")
     }
 
     /// The index must make exactly the decisions of the full scan: same node, same score, same explanation,
