@@ -90,7 +90,22 @@ public enum EngineBench {
 
     /// Sandboxed no-op tasks per second through a serve (scheduler, executor slots, sandbox, durable
     /// transitions), from the first submission to the last completion.
-    public static func tasks(n: Int, slots: Int) throws(WardenError) -> JSONValue {
+    /// The task each benchmark run submits: by default a process plugin that echoes `{}` (one sandbox spawned
+    /// per task); or any plugin directory, tool and input (a dylib in a warm sandboxed worker, say).
+    public struct TaskWorkload: Sendable {
+        public var pluginDir: String?
+        public var tool: String?
+        public var input: JSONValue = .object([:])
+        public init(pluginDir: String? = nil, tool: String? = nil, input: JSONValue = .object([:])) {
+            self.pluginDir = pluginDir
+            self.tool = tool
+            self.input = input
+        }
+    }
+
+    /// `wire` connects the executors of other modules (dylib, mcp) the way the CLI does.
+    public static func tasks(n: Int, slots: Int, workload: TaskWorkload = TaskWorkload(),
+                             wire: (Engine, String) -> Void = { _, _ in }) throws(WardenError) -> JSONValue {
         let dir = "/tmp/warden-bench-tasks-\(getpid())"
         defer { FS.removeTree(dir) }
         let store = try Store.open(url: nil, stateDir: dir)
@@ -98,7 +113,10 @@ public enum EngineBench {
         engine.config.node = "bench"
         engine.config.instance = "bench:\(getpid())"
         engine.config.capacity = Resources(cpuMillis: 1_000_000, memoryBytes: 1 << 40)
-        try engine.registry.register(try noopPlugin(in: dir), trusted: false, actor: "bench")
+        wire(engine, dir)
+        let pluginDir: String
+        if let d = workload.pluginDir { pluginDir = d } else { pluginDir = try noopPlugin(in: dir) }
+        let plugin = try engine.registry.register(pluginDir, trusted: false, actor: "bench")
         var options = Server.Options()
         options.stateDir = dir
         options.slots = slots
@@ -108,7 +126,9 @@ public enum EngineBench {
         let start = Time.monotonicNs()
         var ids: Set<String> = []
         for i in 0..<n {
-            var spec = TaskSpec(plugin: "noop")
+            var spec = TaskSpec(plugin: plugin.manifest.name)
+            spec.tool = workload.tool
+            spec.input = workload.input
             spec.idempotencyKey = "t\(i)"
             ids.insert(try engine.submit(spec).task.id)
         }
@@ -126,6 +146,7 @@ public enum EngineBench {
         let secs = Double(Time.monotonicNs() - start) / 1e9
         server.stop()
         return ["name": "tasks", "n": .int(Int64(n)), "slots": .int(Int64(slots)), "succeeded": .int(succeeded),
+                "plugin": .string("\(plugin.manifest.name) (\(plugin.manifest.kind.rawValue))"),
                 "seconds": .double(round3(secs)), "per_second": .double((Double(n) / secs).rounded())]
     }
 

@@ -88,7 +88,7 @@ final class Context {
     func engine() throws(WardenError) -> Engine {
         if let e = _engine { return e }
         let e = Engine(store: try store())
-        Wiring.install(e, ctx: self)
+        Wiring.install(e, stateDir: absoluteState)
         _engine = e
         return e
     }

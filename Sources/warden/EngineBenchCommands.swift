@@ -1,5 +1,6 @@
 import WardenCore
 import WardenEngine
+import WardenSystem
 
 /// `bench submit` and `bench tasks`: the engine's durability and throughput figures.
 enum EngineBenchCommands {
@@ -13,12 +14,19 @@ enum EngineBenchCommands {
             print(r, inv)
             return 0
         },
-        Command(path: ["bench", "tasks"], synopsis: "warden bench tasks [--n N] [--slots S] [--json]",
+        Command(path: ["bench", "tasks"], synopsis: "warden bench tasks [--n N] [--slots S] [--plugin DIR [--tool T] [--input JSON]] [--json]",
                 abstract: "Sandboxed no-op tasks per second through an in-process serve.",
-                options: [.value("--n", "N", "Tasks (default 2000)."), .value("--slots", "S", "Executor slots (default 8).")]) { inv throws(WardenError) in
+                discussion: "Every task is submitted, admitted, placed, executed and recorded durably. By default each runs a process plugin that echoes {} (one sandbox spawned per task); --plugin measures another plugin, such as a dylib served by warm sandboxed workers.",
+                options: [.value("--n", "N", "Tasks (default 2000)."), .value("--slots", "S", "Executor slots (default 8)."),
+                          .value("--plugin", "DIR", "Plugin directory to run instead of the echo process plugin."),
+                          .value("--tool", "T", "Tool of --plugin."), .value("--input", "JSON", "Input of each task (default {}).")]) { inv throws(WardenError) in
             let n = Int(try Parse.int(inv, "--n", range: 1...1_000_000) ?? 2000)
             let slots = Int(try Parse.int(inv, "--slots", range: 1...1024) ?? 8)
-            let r = try EngineBench.tasks(n: n, slots: slots)
+            var workload = EngineBench.TaskWorkload()
+            if let dir = inv.value("--plugin") { workload.pluginDir = FS.absolute(dir) }
+            workload.tool = inv.value("--tool")
+            if inv.value("--input") != nil { workload.input = try Parse.input(inv.value("--input")) }
+            let r = try EngineBench.tasks(n: n, slots: slots, workload: workload) { engine, dir in Wiring.install(engine, stateDir: dir) }
             print(r, inv)
             return 0
         },

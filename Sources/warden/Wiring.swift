@@ -7,8 +7,8 @@ import WardenStore
 /// Connects the parts of different modules that the engine only knows through protocols: the executors of
 /// the dylib and mcp plugin kinds, the agent gateway, and leader election on PostgreSQL.
 enum Wiring {
-    static func install(_ engine: Engine, ctx: Context) {
-        WardenMCP.Installation.install(into: engine, stateDir: ctx.absoluteState)
+    static func install(_ engine: Engine, stateDir: String) {
+        WardenMCP.Installation.install(into: engine, stateDir: stateDir)
         PluginHostCommands.install(engine)
     }
 
