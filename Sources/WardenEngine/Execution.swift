@@ -51,7 +51,11 @@ extension Engine {
         for key in t.locks {
             try tx.execute("INSERT INTO locks (key, task, at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING", [.text(key), .text(t.id), .int(now)])
             let holder = try tx.queryOne("SELECT task FROM locks WHERE key = ?", [.text(key)])?.text("task")
-            if holder != t.id { return nil }
+            if holder != t.id {
+                // Not all of them: give back those just taken (a task that stays queued holds no lock).
+                try releaseLocks(tx, t.id)
+                return nil
+            }
         }
         return try store.transition(tx, t.id, to: .placed, expect: [.queued], actor: "scheduler", reason: nil,
                                     set: ["node": .text(node), "lease_owner": .opt(owner ?? config.instance),

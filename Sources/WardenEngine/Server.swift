@@ -265,8 +265,10 @@ public final class Server: @unchecked Sendable {
                     continue
                 }
                 var d = Engine.demand(t)
-                // Fairness order first: encode it in the priority the round sorts by.
-                d.priority = t.priority * 1_000_000 - pendingTasks.count
+                // The round is already in fair order (tenants by dominant share; within a tenant, priority then
+                // age): encode that order in the priority the placer sorts by. The task's own priority must not
+                // be added on top, or a tenant could jump ahead of the fair share by raising it.
+                d.priority = -pendingTasks.count
                 pendingTasks.append(PendingTask(demand: d, waitedRounds: waitedBefore[t.id] ?? 0))
                 byID[t.id] = t
             }
