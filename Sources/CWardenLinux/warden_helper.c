@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { FD_EXTRA = 3, FD_BLOB = 10, FD_RESULT = 11, FD_FINAL = 12, FD_CGDIR = 13, FD_PROCS = 20, FD_SELF = 30, MAX_CG = 10 };
+enum { FD_EXTRA = 3, FD_BLOB = 10, FD_RESULT = 11, FD_FINAL = 12, FD_CGDIR = 13, FD_NETNS = 14, FD_PROCS = 20, FD_SELF = 30, MAX_CG = 10 };
 #define BLOB_MAGIC 0x5753504eu   // "WSPN"
-#define BLOB_VERSION 1u
+#define BLOB_VERSION 2u
 
 // ---------------------------------------------------------------------------------------------------------
 // The blob: fields in a fixed order; strings as u32 length (0xffffffff for NULL) and bytes.
@@ -136,6 +136,7 @@ static void encode(wbuf *b, const warden_spawn_spec *s) {
     }
     put_str(b, s->hostname);
     put_u32(b, (uint32_t)s->loopback_up);
+    put_u32(b, s->netns_fd >= 0);
     put_u32(b, (uint32_t)s->n_filters);
     for (int i = 0; i < s->n_filters; i++) {
         put_u32(b, s->filters[i].len);
@@ -200,6 +201,7 @@ static int decode(rbuf *r, warden_spawn_spec *s) {
     s->rlimits = rl;
     s->hostname = get_str(r);
     s->loopback_up = (int32_t)get_u32(r);
+    s->netns_fd = get_u32(r) ? FD_NETNS : -1;
     s->n_filters = (int32_t)get_u32(r);
     if (s->n_filters < 0 || s->n_filters > 8) return -1;
     struct sock_fprog *f = calloc((size_t)s->n_filters + 1, sizeof *f);
@@ -277,6 +279,7 @@ int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_s
     MAP(res[1], FD_RESULT);
     MAP(fin[1], FD_FINAL);
     MAP(s->cgroup_dir_fd, FD_CGDIR);
+    MAP(s->netns_fd, FD_NETNS);
     for (int i = 0; i < s->n_cgroup_procs_fds; i++) MAP(s->cgroup_procs_fds[i], FD_PROCS + i);
     for (int i = 0; i < s->n_cgroup_self_fds; i++) MAP(s->cgroup_self_fds[i], FD_SELF + i);
     #undef MAP

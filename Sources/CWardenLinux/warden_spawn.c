@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -118,6 +119,7 @@ static const char *const step_names[WARDEN_STEP_COUNT] = {
     [WARDEN_STEP_SECCOMP] = "seccomp",
     [WARDEN_STEP_EXEC] = "execve",
     [WARDEN_STEP_HELPER] = "warden-sandbox helper",
+    [WARDEN_STEP_NETNS] = "setns_network",
 };
 
 const char *warden_step_name(int step) {
@@ -229,16 +231,47 @@ static void setup_mounts(const warden_spawn_spec *s, int errfd) {
         child_fail(errfd, WARDEN_STEP_REMOUNT_RO, errno, -1);
 }
 
-static void loopback_up(int errfd) {
+// Brings `lo` up in the current network namespace; 0 or an errno.
+static int set_loopback_up(void) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) child_fail(errfd, WARDEN_STEP_LOOPBACK, errno, -1);
+    if (fd < 0) return errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, "lo", 3);
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) child_fail(errfd, WARDEN_STEP_LOOPBACK, errno, -1);
+    int err = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) err = errno;
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) child_fail(errfd, WARDEN_STEP_LOOPBACK, errno, -1);
+    if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) err = errno;
     close(fd);
+    return err;
+}
+
+static void loopback_up(int errfd) {
+    int err = set_loopback_up();
+    if (err) child_fail(errfd, WARDEN_STEP_LOOPBACK, err, -1);
+}
+
+int warden_netns_create(int want_loopback) {
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) return -errno;
+    int fd = -1, err = 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        err = errno;
+    } else {
+        if (want_loopback) err = set_loopback_up();
+        if (!err) {
+            fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) err = errno;
+        }
+        // Back home whatever happened; a thread left in the new namespace would put later sockets there.
+        if (setns(home, CLONE_NEWNET) < 0) abort();
+    }
+    close(home);
+    if (err) {
+        if (fd >= 0) close(fd);
+        return -err;
+    }
+    return fd;
 }
 
 // Empties the bounding and ambient sets (needs CAP_SETPCAP) and then the permitted, effective and
@@ -452,10 +485,24 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
+    uint64_t clone_flags = s->clone_flags;
+    if (s->netns_fd >= 0) {
+        // A network namespace made ahead of time: enter it here and let the child inherit it.
+        if (setns(s->netns_fd, CLONE_NEWNET) < 0) {
+            int e = errno;
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            close(errp[0]); close(errp[1]); close(syncp[0]); close(syncp[1]);
+            if (statp[0] >= 0) { close(statp[0]); close(statp[1]); }
+            r->error.step = WARDEN_STEP_NETNS;
+            r->error.err = e;
+            return -1;
+        }
+        clone_flags &= ~(uint64_t)CLONE_NEWNET;
+    }
     int pidfd = -1;
     struct w_clone_args args;
     memset(&args, 0, sizeof args);
-    args.flags = s->clone_flags | CLONE_PIDFD;
+    args.flags = clone_flags | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
     if (s->cgroup_dir_fd >= 0) {
@@ -466,7 +513,7 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     if (pid < 0 && (errno == ENOSYS || errno == E2BIG || (errno == EINVAL && s->cgroup_dir_fd >= 0))) {
         // Old kernel or no CLONE_INTO_CGROUP: plain clone, cgroup attach through cgroup.procs below.
         pidfd = -1;
-        pid = (pid_t)syscall(SYS_clone, (unsigned long)(s->clone_flags | SIGCHLD), 0, 0, 0, 0);
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags | SIGCHLD), 0, 0, 0, 0);
     }
     if (pid == 0) {
         close(errp[0]);

@@ -391,7 +391,7 @@ public final class Server: @unchecked Sendable {
     }
 
     func exportLoop(_ path: String) {
-        var last: Int64 = (try? engine.store.read { tx in try tx.queryOne("SELECT MAX(id) AS m FROM spans", [])?.int("m") }) ?? 0 ?? 0
+        var last: Int64 = (try? engine.store.read { tx in try tx.queryOne("SELECT MAX(id) AS m FROM spans", [])?.int("m") ?? 0 }) ?? 0
         while !isStopping {
             if let (doc, next) = try? Tracer.otlp(engine.store, after: last), let doc {
                 let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)

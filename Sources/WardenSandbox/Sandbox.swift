@@ -151,9 +151,13 @@ public final class Sandbox: @unchecked Sendable {
         return nil
     }()
     static let debug = FS.env("WARDEN_DEBUG_SPAWN") != nil
+    /// `WARDEN_NETNS_POOL=0` turns the pool off (for A/B measurements in Benchmarks/spawn.sh).
+    static let poolNetns = Sandbox.helperPath != nil && FS.env("WARDEN_NETNS_POOL") != "0"
 
     public let cgroups: CgroupDriver
     let spawnThread = SerialThread(name: "warden-spawn")
+    /// Network namespaces made ahead of spawns (helper only; see NetnsPool).
+    public let netns = NetnsPool()
     private var lock = pthread_mutex_t()
     private var programCache: [OCISeccomp: SeccompCompiler.Program] = [:]
     private var mandatory: SeccompCompiler.Program?
@@ -380,12 +384,20 @@ public final class Sandbox: @unchecked Sendable {
         return l
     }
 
+    /// Starts making what a spawn of `spec` will need ahead of time (its network namespace) on another core,
+    /// while the caller goes on with the rest of its setup. Cheap and idempotent.
+    public func prepare(_ spec: SandboxSpec) {
+        let network = spec.network ?? spec.profile.profile.network
+        if network != .host && Sandbox.poolNetns { netns.prepare(loopback: network == .loopback) }
+    }
+
     /// `stdinPipe`: a long-lived process (`start`) that is talked to over its stdin. Those are cloned from the
     /// spawn thread, which never exits (the parent-death signal follows the creating thread); a sandbox run to
     /// completion (`run`) ends before its caller's thread and is cloned right here, so spawns run in parallel.
     func launch(_ spec: SandboxSpec, stdinPipe: Bool = false) throws(WardenError) -> Launched {
         guard !spec.argv.isEmpty else { throw WardenError(.usage, "nothing to run: the command is empty") }
         let profile = spec.profile.profile
+        prepare(spec)
         let limits = Self.limits(spec)
 
         // Refuse limits the host cannot enforce, unless the profile says they are best effort.
@@ -491,6 +503,12 @@ public final class Sandbox: @unchecked Sendable {
         cspec.root_read_only = 1
         cspec.hostname = ns.contains(.uts) ? arena.cString(profile.hostname) : nil
         cspec.loopback_up = network == .loopback ? 1 : 0
+        cspec.netns_fd = -1
+        if network != .host && Sandbox.poolNetns, let fd = netns.take(loopback: network == .loopback) {
+            cspec.netns_fd = fd   // made with `lo` in the state this sandbox wants
+            cspec.loopback_up = 0
+        }
+        defer { if cspec.netns_fd >= 0 { close(cspec.netns_fd) } }
         cspec.no_new_privs = 1
         cspec.drop_caps = 1
         cspec.stdin_fd = stdinFD

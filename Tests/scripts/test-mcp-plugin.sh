@@ -46,7 +46,7 @@ contains "$ERR" "no-such-server.py"
 ok "a server that cannot start is refused with its own error"
 
 export WARDEN
-task=$("$VENV/bin/python" "$ROOT/Tests/scripts/mcp_plugin_test.py" | tee /dev/stderr | tail -1)
+task=$("$VENV/bin/python" "$ROOT/Tests/scripts/mcp_plugin_test.py" | tee -a /dev/stderr | tail -1)
 expect_status 0 "$WARDEN" status "$task" --json
 [ "$(json_get "['state']" <<<"$OUT")" = dead ] || fail "crash task: $OUT"
 [ "$(json_get "['attempts']" <<<"$OUT")" = 2 ] || fail "the crash was not retried: $OUT"

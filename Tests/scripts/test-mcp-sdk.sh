@@ -10,7 +10,7 @@ fresh_state
 python3 -c "import sys; sys.path.insert(0, '$ROOT/Tests/scripts'); import mcp_support; mcp_support.make_sleeper_plugin('$TMP_ROOT/sleeper')"
 "$WARDEN" plugin register "$TMP_ROOT/sleeper" >/dev/null
 export WARDEN
-out=$("$VENV/bin/python" "$ROOT/Tests/scripts/mcp_sdk_test.py" | tee /dev/stderr)
+out=$("$VENV/bin/python" "$ROOT/Tests/scripts/mcp_sdk_test.py" | tee -a /dev/stderr)
 task=$(tail -1 <<<"$out")
 expect_status 0 "$WARDEN" status "$task" --json
 [ "$(json_get "['tenant']" <<<"$OUT")" = claude ] || fail "the documented --tenant was not used: $OUT"

@@ -48,6 +48,7 @@ enum warden_step {
     WARDEN_STEP_SECCOMP,
     WARDEN_STEP_EXEC,
     WARDEN_STEP_HELPER,
+    WARDEN_STEP_NETNS,
     WARDEN_STEP_COUNT
 };
 
@@ -114,6 +115,8 @@ typedef struct warden_spawn_spec {
     int32_t n_rlimits;
     const char *hostname;           // NULL: leave unchanged
     int32_t loopback_up;            // bring `lo` up in the new network namespace
+    int32_t netns_fd;               // a fresh network namespace made ahead (NetnsPool) to enter instead of
+                                    // CLONE_NEWNET, or -1. Helper only: setns changes the calling thread.
 
     const struct sock_fprog *filters;   // seccomp programs, loaded in order (the last one wins ties)
     int32_t n_filters;
@@ -129,6 +132,10 @@ typedef struct warden_spawn_spec {
     uintptr_t scrub_arg_start, scrub_arg_end, scrub_env_start, scrub_env_end;
     int32_t die_with_parent;        // PR_SET_PDEATHSIG(SIGKILL) on the first child
 } warden_spawn_spec;
+
+/// Makes a new network namespace for the pool on the calling thread and returns an fd of it (or -errno); the
+/// thread is back in its own network namespace when this returns. `loopback_up`: bring `lo` up in it.
+int warden_netns_create(int loopback_up);
 
 typedef struct warden_spawn_result {
     pid_t pid;                      // host pid of the first child (the init when use_init)

@@ -1,0 +1,89 @@
+import CWardenLinux
+import Glibc
+import WardenSystem
+
+/// Network namespaces made ahead of time, so that creating one (about 1 ms of kernel work here, the largest
+/// single cost of a spawn) happens on a background thread instead of on the spawn's path.
+///
+/// Each namespace is used by exactly one sandbox and never returned: the pool only moves the moment of
+/// creation, so two sandboxes still never share a network namespace (or the abstract UNIX sockets that live
+/// in it). The namespaces are owned by the host's user namespace, so nothing inside a sandbox holds any
+/// capability over its network (it cannot reconfigure `lo`, open raw sockets or bind privileged ports).
+///
+/// Only the `warden-sandbox` helper can enter one (setns changes the calling thread, which in-process
+/// spawning cannot afford), so spawns without the helper keep CLONE_NEWNET.
+public final class NetnsPool: @unchecked Sendable {
+    /// The most namespaces kept ready per kind (loopback up or down).
+    public let target: Int
+    // All guarded by `lock`. Per kind: made and unused; how many to have ready; how many a steady stream of
+    // spawns keeps ready (grows by one each time a spawn had to wait, so a one-shot command makes exactly one).
+    private var ready: [Bool: [Int32]] = [false: [], true: []]
+    private var want: [Bool: Int] = [false: 0, true: 0]
+    private var keep: [Bool: Int] = [false: 0, true: 0]
+    private var filling = false
+    private var disabled = false
+    private var lock = pthread_mutex_t()
+    private let madeOne = Signal()
+
+    public init(target: Int = 3) {
+        self.target = target
+        pthread_mutex_init(&lock, nil)
+    }
+
+    /// Starts making one namespace of this kind in the background unless one is ready or coming. Call it as
+    /// early as possible: as soon as a command knows it will spawn.
+    public func prepare(loopback: Bool) {
+        pthread_mutex_lock(&lock)
+        want[loopback] = max(want[loopback]!, 1)
+        let start = startFillerLocked()
+        pthread_mutex_unlock(&lock)
+        if start { startThread { [self] in fill() } }
+    }
+
+    /// A fresh namespace of this kind, or nil (then the caller creates one with CLONE_NEWNET). Waits briefly
+    /// for one being made rather than making a second in parallel on the spawn's path. The caller owns the fd.
+    public func take(loopback: Bool) -> Int32? {
+        prepare(loopback: loopback)
+        var waited = false
+        for _ in 0..<2 {
+            pthread_mutex_lock(&lock)
+            if let fd = ready[loopback]!.popLast() {
+                if waited { keep[loopback] = min(target, keep[loopback]! + 1) }
+                want[loopback] = keep[loopback]!
+                let start = startFillerLocked()
+                pthread_mutex_unlock(&lock)
+                if start { startThread { [self] in fill() } }
+                return fd
+            }
+            let coming = filling && !disabled
+            pthread_mutex_unlock(&lock)
+            guard coming, !waited, madeOne.wait(timeoutMs: 5) else { return nil }
+            waited = true
+        }
+        return nil
+    }
+
+    private func startFillerLocked() -> Bool {
+        guard !filling, !disabled, [false, true].contains(where: { ready[$0]!.count < want[$0]! }) else { return false }
+        filling = true
+        return true
+    }
+
+    private func fill() {
+        while true {
+            pthread_mutex_lock(&lock)
+            let kind: Bool? = [false, true].first { ready[$0]!.count < want[$0]! }
+            guard let kind, !disabled else {
+                filling = false
+                pthread_mutex_unlock(&lock)
+                return
+            }
+            pthread_mutex_unlock(&lock)
+            let fd = warden_netns_create(kind ? 1 : 0)
+            pthread_mutex_lock(&lock)
+            if fd >= 0 { ready[kind]!.append(fd) } else { disabled = true }   // no privilege: spawns keep CLONE_NEWNET
+            pthread_mutex_unlock(&lock)
+            madeOne.signal()
+        }
+    }
+}
