@@ -107,7 +107,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             // Keys sort by their UTF-8 bytes (the order JSONEncoder's .sortedKeys uses for ASCII keys).
-            for (i, k) in o.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }).enumerated() {
+            for (i, k) in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeString(k, &out)
                 out.append(UInt8(ascii: ":"))

@@ -19,7 +19,22 @@ extension Engine {
 
     /// Resolves `plugin[@version]` and the tool (the only tool when the plugin has one).
     public func resolve(_ spec: TaskSpec) throws(WardenError) -> (PluginRecord, PluginManifest.Tool) {
-        guard let p = try plugin(spec.plugin, version: spec.version) else {
+        try resolve(spec, generationMaxAgeNs: 0).resolved
+    }
+
+    func resolve(_ spec: TaskSpec, generationMaxAgeNs: UInt64) throws(WardenError) -> (resolved: (PluginRecord, PluginManifest.Tool), generation: Int64) {
+        let (found, generation) = try plugin(spec.plugin, version: spec.version, generationMaxAgeNs: generationMaxAgeNs)
+        do throws(WardenError) {
+            return (try resolve(spec, found), generation)
+        } catch {
+            // An unknown plugin or tool is only reported from fresh records.
+            if generationMaxAgeNs > 0 { return try resolve(spec, generationMaxAgeNs: 0) }
+            throw error
+        }
+    }
+
+    private func resolve(_ spec: TaskSpec, _ found: PluginRecord?) throws(WardenError) -> (PluginRecord, PluginManifest.Tool) {
+        guard let p = found else {
             let known = (try? store.plugins())?.map { "\($0.name)@\($0.version)" } ?? []
             throw WardenError.notFound("unknown plugin \(quoted(spec.plugin + (spec.version.map { "@\($0)" } ?? "")))",
                                        hint: known.isEmpty ? "no plugins are registered; see `warden plugin register`" : "registered: \(known.joined(separator: ", "))")
@@ -42,9 +57,19 @@ extension Engine {
     /// and rule, and thrown as an error with the matching exit code.
     @discardableResult
     public func submit(_ spec: TaskSpec) throws(WardenError) -> Submission {
+        // The plugin comes from a cache whose generation may be a second old (no read per submission); the
+        // write checks the generation, and a registration that changed in between means admitting again.
+        for maxAge: UInt64 in [1_000_000_000, 0, 0] {
+            if let s = try admit(spec, generationMaxAgeNs: maxAge) { return s }
+        }
+        throw WardenError(.unavailable, "plugin \(spec.plugin) is being re-registered; retry")
+    }
+
+    /// One admission; nil when the plugin generation changed between resolving and writing.
+    private func admit(_ spec: TaskSpec, generationMaxAgeNs: UInt64) throws(WardenError) -> Submission? {
         try Self.validateTenant(spec.tenant)
         let started = Time.monotonicNs()
-        let (plugin, tool) = try resolve(spec)
+        let ((plugin, tool), generation) = try resolve(spec, generationMaxAgeNs: generationMaxAgeNs)
         let m = plugin.manifest
         let now = Time.nowMs()
         var t = TaskRecord(id: TaskID.make(now: now), plugin: plugin.name, version: plugin.version, tool: tool.name,
@@ -100,9 +125,14 @@ extension Engine {
         let spans = config.spans
 
         let store = self.store
+        var stale = false
         let result: Result<Submission, WardenError>
         do throws(WardenError) {
           result = try self.store.write { tx in
+            if try store.pluginGeneration(tx) != generation {
+                stale = true
+                return .failure(WardenError(.unavailable, "plugin generation changed"))
+            }
             if let key = t.idempotencyKey, let first = try store.task(tx, tenant: t.tenant, idempotencyKey: key) {
                 return .success(Submission(task: first, existing: true))
             }
@@ -176,6 +206,7 @@ extension Engine {
             }
             throw error
         }
+        if stale { return nil }
         switch result {
         case .success(let s):
             notify(s.task.id)

@@ -42,6 +42,8 @@ public final class Engine: @unchecked Sendable {
     private var policyCache: (loadedAt: UInt64, policy: Policy?)?
     private var pinCache: [String: UInt64] = [:]
     private var pluginCache: (generation: Int64, byName: [String: [PluginRecord]])?
+    /// The plugin generation last read from the store, and when (monotonic ns).
+    private var generationSeen: (generation: Int64, at: UInt64)?
 
     public init(store: Store, config: Config = Config()) {
         self.store = store
@@ -116,7 +118,29 @@ public final class Engine: @unchecked Sendable {
     /// `name@version` (or the newest), from a per-process cache of decoded records that is dropped whenever
     /// the store's plugin generation changes (one cheap read per call instead of decoding manifests).
     public func plugin(_ name: String, version: String? = nil) throws(WardenError) -> PluginRecord? {
-        let gen = try store.pluginGeneration()
+        try plugin(name, version: version, generationMaxAgeNs: 0).record
+    }
+
+    /// The same, trusting a generation read up to `generationMaxAgeNs` ago; returns the generation used, so
+    /// a caller that skipped the read can check it inside its own write (admission does).
+    func plugin(_ name: String, version: String?, generationMaxAgeNs: UInt64) throws(WardenError) -> (record: PluginRecord?, generation: Int64) {
+        let now = Time.monotonicNs()
+        pthread_mutex_lock(&lock)
+        let seen = generationSeen
+        pthread_mutex_unlock(&lock)
+        let gen: Int64
+        if let seen, now &- seen.at <= generationMaxAgeNs {
+            gen = seen.generation
+        } else {
+            gen = try store.pluginGeneration()
+            pthread_mutex_lock(&lock)
+            generationSeen = (gen, now)
+            pthread_mutex_unlock(&lock)
+        }
+        return (try cachedPlugin(name, version: version, generation: gen), gen)
+    }
+
+    private func cachedPlugin(_ name: String, version: String?, generation gen: Int64) throws(WardenError) -> PluginRecord? {
         pthread_mutex_lock(&lock)
         if pluginCache?.generation != gen { pluginCache = (gen, [:]) }
         let cached = pluginCache?.byName[name]

@@ -12,9 +12,17 @@ public final class Tracer: @unchecked Sendable {
     public init(store: Store) { self.store = store }
 
     static func randomHex(_ bytes: Int) -> String {
+        // Eight bytes per draw: each draw is a getrandom(2) call, and this runs for every submission.
         var rng = SystemRandomNumberGenerator()
         var out: [UInt8] = []
-        for _ in 0..<bytes { out.append(UInt8.random(in: 0...255, using: &rng)) }
+        out.reserveCapacity(bytes)
+        while out.count < bytes {
+            var r = rng.next()
+            for _ in 0..<min(8, bytes - out.count) {
+                out.append(UInt8(truncatingIfNeeded: r))
+                r >>= 8
+            }
+        }
         return SHA256.hexString(out)
     }
 

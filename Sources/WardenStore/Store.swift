@@ -287,7 +287,11 @@ public final class Store: @unchecked Sendable {
 
     /// Changes whenever a plugin is registered, replaced or removed: lets a process cache decoded records.
     public func pluginGeneration() throws(WardenError) -> Int64 {
-        try read { tx in Int64(try tx.queryOne("SELECT value FROM meta WHERE key = 'plugins_gen'", [])?.text("value") ?? "0") ?? 0 }
+        try read { tx in try pluginGeneration(tx) }
+    }
+
+    public func pluginGeneration(_ tx: SQLExecutor) throws -> Int64 {
+        Int64(try tx.queryOne("SELECT value FROM meta WHERE key = 'plugins_gen'", [])?.text("value") ?? "0") ?? 0
     }
 
     func bumpPluginGeneration(_ tx: SQLExecutor) throws {

@@ -1,6 +1,7 @@
 import Testing
 import WardenCore
 import WardenStore
+import WardenSystem
 @testable import WardenEngine
 
 /// Admission (DESIGN §5): input schema, policy rules, tenant quotas, rate limits, queue depth, in that
@@ -237,5 +238,29 @@ import WardenStore
         #expect(!s.existing)
         #expect(s.task.state == .queued)
         #expect(try h.engine.submit(good).task.id == s.task.id)
+    }
+
+    /// Admission resolves plugins from a per-process cache and checks the registration generation inside its
+    /// write: a plugin re-registered or removed by another process a moment ago is seen at once.
+    @Test func aRegistrationChangedByAnotherProcessIsSeenByTheNextSubmission() throws {
+        let h = try EngineHarness()
+        #expect(try h.submit("echo").version == "1.0.0")   // fills this engine's cache
+        let other = Engine(store: h.store)
+        let pdir = "\(h.dir)/plugins/kit2"
+        try FS.mkdirs("\(pdir)/bin")
+        try FS.writeFile("\(pdir)/bin/tool", Array("#!/bin/sh\nexit 1\n".utf8), mode: 0o755)
+        try FS.writeFile("\(pdir)/warden-plugin.json", """
+            {"name": "kit", "version": "2.0.0", "kind": "process", "exec": ["bin/tool"],
+             "tools": [{"name": "echo", "description": "returns its input", "inputSchema": {"type": "object"}},
+                       {"name": "shout", "description": "new in 2.0.0", "inputSchema": {"type": "object"}}],
+             "resources": {"cpu": "100m", "memory": "32Mi"}, "timeout": "10s"}
+            """)
+        try other.registry.register(pdir, trusted: false, actor: "test")
+        #expect(try h.submit("echo").version == "2.0.0")
+        #expect(try h.submit("shout").version == "2.0.0")
+        _ = try h.store.removePlugin("kit", version: nil, actor: "test")
+        let e = try #require(h.refusal(EngineHarness.spec("echo")))
+        #expect(e.code == .noInput)
+        #expect(e.message.contains("unknown plugin \"kit\""))
     }
 }
