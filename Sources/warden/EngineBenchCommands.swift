@@ -7,9 +7,9 @@ enum EngineBenchCommands {
     static let all: [Command] = [
         Command(path: ["bench", "submit"], synopsis: "warden bench submit [--n N] [--threads T] [--store URL] [--json]",
                 abstract: "Durable submits per second: group commit against one commit per submit, same run.",
-                options: [.value("--n", "N", "Submissions per mode (default 5000)."), .value("--threads", "T", "Concurrent clients (default 32).")]) { inv throws(WardenError) in
+                options: [.value("--n", "N", "Submissions per mode (default 5000)."), .value("--threads", "T", "Concurrent clients, each waiting for its acknowledgement (default 64).")]) { inv throws(WardenError) in
             let n = Int(try Parse.int(inv, "--n", range: 1...10_000_000) ?? 5000)
-            let threads = Int(try Parse.int(inv, "--threads", range: 1...1024) ?? 32)
+            let threads = Int(try Parse.int(inv, "--threads", range: 1...1024) ?? 64)
             let r = try EngineBench.submit(n: n, threads: threads, storeURL: inv.ctx.storeURL)
             print(r, inv)
             return 0
