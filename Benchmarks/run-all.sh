@@ -8,6 +8,7 @@ run "$WARDEN" bench spawn --json
 run bash "$ROOT/Benchmarks/spawn.sh"
 run bash "$ROOT/Benchmarks/submit-stores.sh"
 run "$WARDEN" bench tasks --json
+run "$WARDEN" bench queue --json
 run "$WARDEN" bench dispatch --json
 run "$WARDEN" bench schedule --nodes 10000 --n 100000 --json
 run bash "$ROOT/Benchmarks/run-overhead.sh"

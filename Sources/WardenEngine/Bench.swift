@@ -150,5 +150,75 @@ public enum EngineBench {
                 "seconds": .double(round3(secs)), "per_second": .double((Double(n) / secs).rounded())]
     }
 
+    /// Memory and scheduling-round time with a long queue: `small` tasks queued, then `n`, on a node none of
+    /// them fits (so they all stay queued and every round considers them). The peer is the same process with
+    /// the short queue: memory must not grow with the queue, because a round reads a bounded page of it.
+    public static func queue(n: Int, small: Int = 1000, rounds: Int = 5) throws(WardenError) -> JSONValue {
+        let dir = "/tmp/warden-bench-queue-\(getpid())"
+        defer { FS.removeTree(dir) }
+        let store = try Store.open(url: nil, stateDir: dir)
+        let engine = Engine(store: store)
+        engine.config.spans = false
+        engine.config.node = "bench"
+        engine.config.instance = "bench:\(getpid())"
+        engine.config.capacity = Resources(cpuMillis: 1, memoryBytes: 1 << 20)   // fits none of the tasks
+        engine.config.maxQueuedTotal = max(engine.config.maxQueuedTotal, Int64(n) + 1)
+        _ = try engine.registry.register(try noopPlugin(in: dir), trusted: false, actor: "bench")
+        var options = Server.Options()
+        options.stateDir = dir
+        options.controlSocket = false
+        let server = Server(engine: engine, options: options)
+        try engine.registerNode()
+
+        nonisolated(unsafe) var failures = 0
+        func fill(to count: Int, from already: Int) {
+            let threads = 16
+            let done = Signal()
+            for t in 0..<threads {
+                startThread {
+                    var i = already + t
+                    while i < count {
+                        var spec = TaskSpec(plugin: "noop")
+                        spec.idempotencyKey = "q\(i)"
+                        if (try? engine.submit(spec)) == nil { failures += 1 }
+                        i += threads
+                    }
+                    done.signal()
+                }
+            }
+            for _ in 0..<threads { done.wait() }
+        }
+        func measure() throws(WardenError) -> (rssKiB: Int64, roundMs: Double) {
+            var times: [Double] = []
+            for _ in 0..<rounds {
+                let t0 = Time.monotonicNs()
+                let placed = try server.scheduleRound()
+                times.append(Double(Time.monotonicNs() - t0) / 1e6)
+                guard placed == 0 else { throw WardenError(.internalError, "bench queue: \(placed) tasks placed on a node that fits none") }
+            }
+            return (rssKiB(), percentile(times.sorted(), 0.5))
+        }
+        fill(to: small, from: 0)
+        let short = try measure()
+        fill(to: n, from: small)
+        guard failures == 0 else { throw WardenError(.internalError, "bench queue: \(failures) submissions failed") }
+        let queued = try store.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'", [])?.int("n") ?? 0 }
+        guard queued == Int64(n) else { throw WardenError(.internalError, "bench queue: \(queued) of \(n) tasks queued") }
+        let long = try measure()
+        return ["name": "queue", "queued": .int(queued), "baseline_queued": .int(Int64(small)),
+                "rss_mib": .double(round3(Double(long.rssKiB) / 1024)), "baseline_rss_mib": .double(round3(Double(short.rssKiB) / 1024)),
+                "round_median_ms": .double(round3(long.roundMs)), "baseline_round_median_ms": .double(round3(short.roundMs)),
+                "rss_ratio": .double(round3(Double(long.rssKiB) / Double(max(1, short.rssKiB))))]
+    }
+
+    /// Resident memory of this process now (VmRSS), in KiB.
+    static func rssKiB() -> Int64 {
+        guard let text = try? FS.readText("/proc/self/status") else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int64(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+
     static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 }

@@ -66,6 +66,12 @@ enum Schema {
         """
         CREATE TABLE counters (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
         """,
+        // 3: the queue in the scheduler's order, so a round reads its page of the queue from the index instead
+        // of sorting every queued task (630 ms a round with 100,000 queued); it also serves lookups by state.
+        """
+        DROP INDEX IF EXISTS tasks_state;
+        CREATE INDEX tasks_queue ON tasks (state, priority DESC, created_at, id);
+        """,
     ]
 
     static func translate(_ sql: String, to dialect: SQLDialect) -> String {

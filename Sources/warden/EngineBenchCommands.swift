@@ -30,6 +30,14 @@ enum EngineBenchCommands {
             print(r, inv)
             return 0
         },
+        Command(path: ["bench", "queue"], synopsis: "warden bench queue [--n N] [--json]",
+                abstract: "Memory and scheduling-round time with N queued tasks, against 1,000 queued in the same process.",
+                discussion: "Submits 1,000 tasks to a node none of them fits, runs scheduling rounds and reads the process's resident memory; then queues up to N and measures again. A round reads a bounded page of the queue, so memory must not grow with it.",
+                options: [.value("--n", "N", "Tasks queued in the end (default 100000).")]) { inv throws(WardenError) in
+            let n = Int(try Parse.int(inv, "--n", range: 2000...10_000_000) ?? 100_000)
+            print(try EngineBench.queue(n: n), inv)
+            return 0
+        },
     ]
 
     static func print(_ r: JSONValue, _ inv: Invocation) {

@@ -90,3 +90,13 @@ ok "unmatched calls get the default (deny), named default"
 expect_status 0 "$WARDEN" audit --verify
 contains "$OUT" "audit chain intact"
 ok "audit chain verifies"
+
+# A long queue costs no memory: a scheduling round reads a bounded page of it, in the index's order.
+expect_status 0 "$WARDEN" bench queue --n 20000 --json
+python3 - "$OUT" <<'PY' || fail "bench queue: $OUT"
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["queued"] == 20000 and d["baseline_queued"] == 1000, d
+assert d["rss_ratio"] < 1.5, d
+PY
+ok "20,000 queued tasks: resident memory within 1.5x of 1,000 queued ($(json_get "['rss_mib']" <<<"$OUT") MiB)"
