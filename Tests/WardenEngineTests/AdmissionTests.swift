@@ -1,7 +1,6 @@
 import Testing
 import WardenCore
 import WardenStore
-import WardenSystem
 @testable import WardenEngine
 
 /// Admission (DESIGN §5): input schema, policy rules, tenant quotas, rate limits, queue depth, in that
@@ -246,10 +245,7 @@ import WardenSystem
         let h = try EngineHarness()
         #expect(try h.submit("echo").version == "1.0.0")   // fills this engine's cache
         let other = Engine(store: h.store)
-        let pdir = "\(h.dir)/plugins/kit2"
-        try FS.mkdirs("\(pdir)/bin")
-        try FS.writeFile("\(pdir)/bin/tool", Array("#!/bin/sh\nexit 1\n".utf8), mode: 0o755)
-        try FS.writeFile("\(pdir)/warden-plugin.json", """
+        let pdir = try EngineHarness.pluginDir("\(h.dir)/plugins/kit2", manifest: """
             {"name": "kit", "version": "2.0.0", "kind": "process", "exec": ["bin/tool"],
              "tools": [{"name": "echo", "description": "returns its input", "inputSchema": {"type": "object"}},
                        {"name": "shout", "description": "new in 2.0.0", "inputSchema": {"type": "object"}}],

@@ -67,10 +67,7 @@ final class EngineHarness {
         engine = Engine(store: store, config: config)
         engine.executors[.process] = executor
         for (name, idempotent) in [("kit", true), ("once", false)] {
-            let pdir = "\(dir)/plugins/\(name)"
-            try FS.mkdirs("\(pdir)/bin")
-            try FS.writeFile("\(pdir)/bin/tool", Array("#!/bin/sh\nexit 1\n".utf8), mode: 0o755)
-            try FS.writeFile("\(pdir)/warden-plugin.json", """
+            let pdir = try Self.pluginDir("\(dir)/plugins/\(name)", manifest: """
                 {"name": "\(name)", "version": "1.0.0", "kind": "process", "exec": ["bin/tool"],
                  "tools": [{"name": "echo", "description": "returns its input", "inputSchema": {"type": "object"}},
                            {"name": "count", "description": "counts words",
@@ -81,6 +78,14 @@ final class EngineHarness {
                 """)
             try engine.registry.register(pdir, trusted: false, actor: "test")
         }
+    }
+
+    /// A process plugin directory with `manifest` and a `bin/tool` that is never meant to run.
+    static func pluginDir(_ pdir: String, manifest: String) throws -> String {
+        try FS.mkdirs("\(pdir)/bin")
+        try FS.writeFile("\(pdir)/bin/tool", Array("#!/bin/sh\nexit 1\n".utf8), mode: 0o755)
+        try FS.writeFile("\(pdir)/warden-plugin.json", manifest)
+        return pdir
     }
 
     deinit { FS.removeTree(dir) }
