@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import WardenCore
 import WardenSystem
 
@@ -39,8 +40,42 @@ public enum ProfileLoader {
         return ((try? FS.list(dir)) ?? []).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
     }
 
+    /// Profiles already parsed in this process, by file, with the identity of the file(s) they came from:
+    /// an executor loads its plugin's profile for every task, and parsing ~10 KB of JSON each time showed up
+    /// in `bench tasks`. A changed file (inode, size or mtime) is parsed again.
+    private static let cache = Mutex<[String: (identity: [String], loaded: Loaded)]>([:])
+
+    static func identity(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "missing" }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
     /// `nameOrPath` containing a slash or ending in .json is a path; anything else is a shipped profile name.
     public static func load(_ nameOrPath: String) throws(WardenError) -> Loaded {
+        let isPath = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
+        let key = isPath ? FS.absolute(nameOrPath) : "\(profileDirectory() ?? "")#\(nameOrPath)"
+        if let hit = cache.withLock({ $0[key] }),
+           hit.identity == [hit.loaded.path, hit.loaded.seccompFile].compactMap({ $0 }).map(identity) {
+            return hit.loaded
+        }
+        let loaded = try loadUncached(nameOrPath)
+        let files = [loaded.path, loaded.seccompFile].compactMap { $0 }
+        // A file modified in the last two seconds may change again within its mtime's resolution after we
+        // read it (git's "racy" index entries): such a load is not cached.
+        if files.allSatisfy({ !modifiedRecently($0) }) {
+            cache.withLock { $0[key] = (files.map(identity), loaded) }
+        }
+        return loaded
+    }
+
+    static func modifiedRecently(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return true }
+        return Int64(time(nil)) - Int64(st.st_mtim.tv_sec) < 2
+    }
+
+    static func loadUncached(_ nameOrPath: String) throws(WardenError) -> Loaded {
         let isPath = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
         let path: String
         var builtIn = false
