@@ -32,7 +32,8 @@ public enum TaskState: String, Sendable, Codable, CaseIterable, Hashable {
         // placed → queued: handed back (shutdown, lost lease of an idempotent task); → in_doubt: lost lease.
         .placed: [.running, .queued, .canceled, .failed, .inDoubt],
         .running: [.succeeded, .failed, .queued, .inDoubt, .canceled],
-        .failed: [.queued, .dead],
+        // Any non-terminal state may be canceled (DESIGN §5), `failed` included.
+        .failed: [.queued, .dead, .canceled],
         // Operator actions: `dlq replay` re-queues dead and in_doubt tasks with a fresh attempt budget.
         .dead: [.queued],
         .inDoubt: [.queued, .dead],

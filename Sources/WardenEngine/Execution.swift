@@ -235,6 +235,7 @@ extension Engine {
     @discardableResult
     public func cancel(_ id: String, actor: String, reason: String = "canceled by operator") throws(WardenError) -> TaskRecord {
         let store = self.store
+        var descendants: [String] = []
         let t: TaskRecord = try store.write { tx in
             guard let cur = try store.task(tx, id) else { throw WardenError.notFound("unknown task \(quoted(id))") }
             if cur.state.isTerminal {
@@ -247,17 +248,30 @@ extension Engine {
             }
             try releaseLocks(tx, id)
             try cancelDependents(tx, id, reason: "dependency \(id) was canceled")
-            // Children of an agent task die with it.
-            for child in try store.tasks(tx, parent: id, limit: 100_000) where !child.state.isTerminal {
-                _ = try store.transition(tx, child.id, to: .canceled, actor: actor, reason: "parent \(id) was canceled")
-                try releaseLocks(tx, child.id)
-            }
+            descendants = try cancelDescendants(tx, of: id, actor: actor)
             return c
         }
         killLocal(id, why: "cancel")
-        for child in (try? store.tasks(parent: id, limit: 100_000)) ?? [] { killLocal(child.id, why: "cancel") }
+        for d in descendants { killLocal(d, why: "cancel") }
         notify(id)
         return t
+    }
+
+    /// Children of an agent task die with it, and theirs with them, each canceled dependency taking its own
+    /// dependents along. Returns the ids canceled, so the sandboxes running here can be killed after commit.
+    func cancelDescendants(_ tx: SQLExecutor, of id: String, actor: String) throws -> [String] {
+        var canceled: [String] = []
+        var frontier = [id]
+        while let parent = frontier.popLast() {
+            for child in try store.tasks(tx, parent: parent, limit: 100_000) where !child.state.isTerminal {
+                guard try store.transition(tx, child.id, to: .canceled, actor: actor, reason: "parent \(parent) was canceled") != nil else { continue }
+                try releaseLocks(tx, child.id)
+                try cancelDependents(tx, child.id, reason: "dependency \(child.id) was canceled")
+                canceled.append(child.id)
+                frontier.append(child.id)
+            }
+        }
+        return canceled
     }
 
     public func approve(_ id: String, actor: String, reason: String?) throws(WardenError) -> TaskRecord {

@@ -19,7 +19,7 @@ import WardenStore
         #expect(!TaskState.dead.canTransition(to: .running))
         #expect(!TaskState.inDoubt.canTransition(to: .succeeded))
         // Every state a task rests in before it ends can be canceled.
-        for s: TaskState in [.submitted, .awaitingApproval, .queued, .placed, .running] {
+        for s: TaskState in [.submitted, .awaitingApproval, .queued, .placed, .running, .failed] {
             #expect(s.canTransition(to: .canceled), "\(s) → canceled")
         }
         // No skipping the scheduler or the executor.
@@ -27,8 +27,9 @@ import WardenStore
         #expect(!TaskState.queued.canTransition(to: .succeeded))
         #expect(!TaskState.placed.canTransition(to: .succeeded))
         #expect(!TaskState.awaitingApproval.canTransition(to: .placed))
-        // A failure is decided at once: retried (queued) or dead, never succeeded.
-        #expect(TaskState.transitions[.failed] == [.queued, .dead])
+        // A failure is decided at once: retried (queued) or dead (or canceled, like any non-terminal state),
+        // never succeeded.
+        #expect(TaskState.transitions[.failed] == [.queued, .dead, .canceled])
     }
 
     /// Every (from, to) pair through the store: the legal ones are applied and recorded, every other one is
@@ -148,6 +149,33 @@ import WardenStore
         #expect(try h.task(unrelated.id).state == .queued)
         // What the running child held on the node is free again.
         #expect(try h.store.nodes().first { $0.name == "local" }?.allocated == .zero)
+    }
+
+    /// An agent's child may be an agent too: canceling the top cancels every generation below it, and the
+    /// tasks that wait `--after` any of them.
+    @Test func cancelingAParentCancelsGrandchildrenAndTheirDependents() throws {
+        let h = try EngineHarness()
+        let top = try h.submit()
+        func submitChild(of p: TaskRecord) throws -> TaskRecord {
+            var s = EngineHarness.spec()
+            s.parent = p.id
+            s.submitter = "agent:\(p.id)"
+            return try h.submit(s)
+        }
+        let child = try submitChild(of: top)
+        let grandchild = try submitChild(of: child)
+        let greatGrandchild = try submitChild(of: grandchild)
+        var depSpec = EngineHarness.spec()
+        depSpec.after = [grandchild.id]
+        let dependent = try h.submit(depSpec)
+
+        try h.engine.cancel(top.id, actor: "ops")
+        #expect(try h.task(child.id).reason == "parent \(top.id) was canceled")
+        #expect(try h.task(grandchild.id).reason == "parent \(child.id) was canceled")
+        #expect(try h.task(greatGrandchild.id).reason == "parent \(grandchild.id) was canceled")
+        for t in [child, grandchild, greatGrandchild, dependent] { #expect(try h.task(t.id).state == .canceled) }
+        #expect(try h.task(dependent.id).reason == "dependency \(grandchild.id) was canceled")
+        #expect(try h.tasks(.queued).isEmpty)
     }
 
     @Test func aTaskSubmittedAfterAFailedDependencyIsCanceledAtOnce() throws {
