@@ -12,7 +12,7 @@ VENV := .build/venv
 APT_PACKAGES := libseccomp-dev libsqlite3-dev libssl-dev libpq-dev pkg-config python3-venv python3 \
 	bubblewrap hyperfine postgresql chromium iproute2 golang-github-containers-common procps
 
-.PHONY: all setup build build-debug test unit-test script-test demo bench clean venv plugins
+.PHONY: all setup build build-debug test unit-test script-test demo bench clean venv plugins fuzz
 
 all: build
 
@@ -57,6 +57,10 @@ demo: setup venv build
 
 bench: setup build
 	WARDEN=$(CURDIR)/$(BIN) bash Benchmarks/run-all.sh
+
+# Longer fuzzing of the untrusted-input parsers (Tests/Fuzz); `make test` runs them for 10 s each.
+fuzz: setup
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} bash Tests/Fuzz/fuzz.sh
 
 clean:
 	rm -rf .build

@@ -99,7 +99,11 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .bool(let b): out += (b ? "true" : "false").utf8
         case .int(let i): out += String(i).utf8
         case .double(let d):
-            if d.isFinite && d == d.rounded() && abs(d) < 1e15 { out += String(Int64(d)).utf8 } else if d.isFinite { out += "\(d)".utf8 } else { out += "null".utf8 }
+            // Every integral double that fits in Int64 prints as an integer: parsing reads such text back as
+            // `.int`, so any other spelling (4.4e+18) would not survive a parse and print (found by fuzzing).
+            if d.isFinite && d == d.rounded() && abs(d) < 9.223372036854775808e18 {
+                out += String(Int64(d)).utf8
+            } else if d.isFinite { out += "\(d)".utf8 } else { out += "null".utf8 }
         case .string(let s): Self.writeString(s, &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))

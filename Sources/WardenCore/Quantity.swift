@@ -12,6 +12,8 @@ public enum Quantity {
         }
         if text.hasSuffix("m") {
             guard let d = Decimal10(String(text.dropLast())), d.fraction.isEmpty else { throw bad() }
+            // Found by fuzzing: a wrapped-around value used to come back as the number of millicores.
+            guard !d.overflowed else { throw bad("CPU quantity out of range") }
             return d.integer
         }
         guard let d = Decimal10(text) else { throw bad() }
@@ -158,13 +160,18 @@ public enum Quantity {
     }
 
     /// Bytes in the largest binary unit that keeps one decimal exact enough: 1610612736 → "1.5Gi".
+    /// Any Int64, Int64.min and "1E" (10^18) included: the tenths come from the remainder, never from
+    /// bytes × 10 (which overflowed for values past 0.9Ei; found by fuzzing).
     public static func formatBytes(_ bytes: Int64) -> String {
-        let units: [(String, Int64)] = [("Ei", 1 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]
-        for (suffix, size) in units where abs(bytes) >= size {
-            if bytes % size == 0 { return "\(bytes / size)\(suffix)" }
-            let tenths = (bytes * 10 + size / 2) / size
-            if bytes < Int64.max / 10 { return "\(tenths / 10).\(tenths % 10)\(suffix)" }
-            return "\(bytes / size)\(suffix)"
+        let units: [(String, UInt64)] = [("Ei", 1 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]
+        let sign = bytes < 0 ? "-" : ""
+        let m = bytes.magnitude
+        for (suffix, size) in units where m >= size {
+            let whole = m / size
+            let tenth = UInt64((Double(m % size) * 10 / Double(size)).rounded())
+            if m % size == 0 { return "\(sign)\(whole)\(suffix)" }
+            if tenth == 10 { return "\(sign)\(whole + 1)\(suffix)" }
+            return "\(sign)\(whole).\(tenth)\(suffix)"
         }
         return String(bytes)
     }

@@ -185,6 +185,15 @@ import Testing
         #expect(try JSONValue.parse(a.canonical) == a)
     }
 
+    /// Found by fuzzing (Tests/Fuzz): an integral double printed as 4.4444444444440136e+18 parsed back as an
+    /// integer, so its canonical form (what hashes and cache keys are made of) changed on a round trip.
+    @Test func canonicalSurvivesAParseOfItself() throws {
+        for text in ["[4444444444444013504.4445]", "[1e18]", "[-2.5e17]", "[4444444444444444444444]", "[1.5e300]", "[-0.0]"] {
+            let once = try JSONValue.parse(text).canonical
+            #expect(try JSONValue.parse(once).canonical == once, "\(text) → \(once)")
+        }
+    }
+
     @Test func malformedJSONIsOneLine() {
         do {
             _ = try JSONValue.parse("{\"a\": ")

@@ -7,7 +7,7 @@ import Testing
         #expect(try Quantity.cpuMillis(text, field: "cpu") == millis)
     }
 
-    @Test(arguments: ["", "-1", "1e400", "abc", "0.0001", "1.5m", "12Zi", "1..2", " 1", "1 ", "99999999999999999999"])
+    @Test(arguments: ["", "-1", "1e400", "abc", "0.0001", "1.5m", "12Zi", "1..2", " 1", "1 ", "99999999999999999999", "45555555555555555555555m"])
     func cpuRejectsGarbageNamingFieldAndValue(text: String) {
         do {
             _ = try Quantity.cpuMillis(text, field: "$.resources.cpu")
@@ -69,6 +69,12 @@ import Testing
         #expect(Quantity.formatBytes(1_610_612_736) == "1.5Gi")
         #expect(Quantity.formatBytes(64 << 20) == "64Mi")
         #expect(Quantity.formatBytes(100) == "100")
+        // Found by fuzzing: 10^18 ("1E") overflowed while rounding; every Int64 formats.
+        #expect(Quantity.formatBytes(1_000_000_000_000_000_000) == "888.2Pi")
+        #expect(Quantity.formatBytes(Int64.max) == "8Ei")
+        #expect(Quantity.formatBytes(Int64.min) == "-8Ei")
+        #expect(Quantity.formatBytes(-1_610_612_736) == "-1.5Gi")
+        #expect(Quantity.formatBytes((1 << 30) - 1) == "1024Mi")
     }
 
     @Test func extendedResourcesAndTypos() throws {
