@@ -62,8 +62,10 @@ public enum ProfileLoader {
         let loaded = try loadUncached(nameOrPath)
         let files = [loaded.path, loaded.seccompFile].compactMap { $0 }
         // A file modified in the last two seconds may change again within its mtime's resolution after we
-        // read it (git's "racy" index entries): such a load is not cached.
-        if files.allSatisfy({ !modifiedRecently($0) }) {
+        // read it (git's "racy" index entries): such a load is not cached. Nor is a bare OCI file, which
+        // also reads the default profile.
+        let bareOCI = loaded.seccompFile == loaded.path && loaded.seccompJSONPath == "$"
+        if !bareOCI && files.allSatisfy({ !modifiedRecently($0) }) {
             cache.withLock { $0[key] = (files.map(identity), loaded) }
         }
         return loaded
