@@ -201,6 +201,9 @@ public final class Sandbox: @unchecked Sendable {
         let statusFD: Int32
         let cgroup: TaskCgroup
         private var done = false
+        /// terminate() has closed the descriptors: they must never be closed twice, because by then the numbers
+        /// may belong to another thread's pipe or database file (found as EBADF in unrelated tests).
+        private var released = false
         private var lock = pthread_mutex_t()
 
         /// Launched through the warden-sandbox helper (`statusFD` carries a warden_helper_final record).
@@ -273,7 +276,8 @@ public final class Sandbox: @unchecked Sendable {
         public func terminate() {
             pthread_mutex_lock(&lock)
             defer { pthread_mutex_unlock(&lock) }
-            if done && pidfd < 0 { return }
+            if released { return }
+            released = true
             if !done {
                 if pidfd >= 0 { _ = warden_pidfd_send_signal(pidfd, SIGKILL) } else { kill(pid, SIGKILL) }
                 cgroup.killAll()
