@@ -476,6 +476,17 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     r->pidfd = -1;
     r->status_fd = -1;
     r->error.index = -1;
+    uint64_t clone_flags = s->clone_flags;
+    if (s->netns_fd >= 0) {
+        // A network namespace made ahead of time: enter it here (the helper is single-threaded) and let the
+        // child inherit it instead of making one.
+        if (setns(s->netns_fd, CLONE_NEWNET) < 0) {
+            r->error.step = WARDEN_STEP_NETNS;
+            r->error.err = errno;
+            return -1;
+        }
+        clone_flags &= ~(uint64_t)CLONE_NEWNET;
+    }
     int errp[2], syncp[2], statp[2] = {-1, -1};
     if (pipe2(errp, O_CLOEXEC) < 0) goto pipe_fail0;
     if (pipe2(syncp, O_CLOEXEC) < 0) goto pipe_fail1;
@@ -485,20 +496,6 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
 
-    uint64_t clone_flags = s->clone_flags;
-    if (s->netns_fd >= 0) {
-        // A network namespace made ahead of time: enter it here and let the child inherit it.
-        if (setns(s->netns_fd, CLONE_NEWNET) < 0) {
-            int e = errno;
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
-            close(errp[0]); close(errp[1]); close(syncp[0]); close(syncp[1]);
-            if (statp[0] >= 0) { close(statp[0]); close(statp[1]); }
-            r->error.step = WARDEN_STEP_NETNS;
-            r->error.err = e;
-            return -1;
-        }
-        clone_flags &= ~(uint64_t)CLONE_NEWNET;
-    }
     int pidfd = -1;
     struct w_clone_args args;
     memset(&args, 0, sizeof args);

@@ -167,9 +167,9 @@ public enum Quantity {
         let sign = bytes < 0 ? "-" : ""
         let m = bytes.magnitude
         for (suffix, size) in units where m >= size {
-            let whole = m / size
-            let tenth = UInt64((Double(m % size) * 10 / Double(size)).rounded())
-            if m % size == 0 { return "\(sign)\(whole)\(suffix)" }
+            let whole = m / size, rest = m % size
+            if rest == 0 { return "\(sign)\(whole)\(suffix)" }
+            let tenth = UInt64((Double(rest) * 10 / Double(size)).rounded())
             if tenth == 10 { return "\(sign)\(whole + 1)\(suffix)" }
             return "\(sign)\(whole).\(tenth)\(suffix)"
         }

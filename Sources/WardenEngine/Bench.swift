@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import WardenCore
 import WardenStore
 import WardenSystem
@@ -36,25 +37,21 @@ public enum EngineBench {
             try engine.registry.register(try noopPlugin(in: state), trusted: false, actor: "bench")
             let perThread = max(1, n / threads)
             nonisolated(unsafe) var latencies = [[Double]](repeating: [], count: threads)
-            nonisolated(unsafe) var failures = 0
-            let done = Signal()
             let start = Time.monotonicNs()
-            for t in 0..<threads {
-                startThread {
-                    var local: [Double] = []
-                    local.reserveCapacity(perThread)
-                    for i in 0..<perThread {
-                        var spec = TaskSpec(plugin: "noop")
-                        spec.idempotencyKey = "\(label)-\(t)-\(i)"
-                        let t0 = Time.monotonicNs()
-                        if (try? engine.submit(spec)) == nil { failures += 1 }
-                        local.append(Double(Time.monotonicNs() - t0) / 1e6)
-                    }
-                    latencies[t] = local
-                    done.signal()
+            let failures = onThreads(threads) { t in
+                var local: [Double] = []
+                local.reserveCapacity(perThread)
+                var failed = 0
+                for i in 0..<perThread {
+                    var spec = TaskSpec(plugin: "noop")
+                    spec.idempotencyKey = "\(label)-\(t)-\(i)"
+                    let t0 = Time.monotonicNs()
+                    if (try? engine.submit(spec)) == nil { failed += 1 }
+                    local.append(Double(Time.monotonicNs() - t0) / 1e6)
                 }
+                latencies[t] = local
+                return failed
             }
-            for _ in 0..<threads { done.wait() }
             let secs = Double(Time.monotonicNs() - start) / 1e9
             let total = perThread * threads
             guard failures == 0 else { throw WardenError(.internalError, "bench submit: \(failures) submissions failed") }
@@ -170,23 +167,16 @@ public enum EngineBench {
         let server = Server(engine: engine, options: options)
         try engine.registerNode()
 
-        nonisolated(unsafe) var failures = 0
-        func fill(to count: Int, from already: Int) {
-            let threads = 16
-            let done = Signal()
-            for t in 0..<threads {
-                startThread {
-                    var i = already + t
-                    while i < count {
-                        var spec = TaskSpec(plugin: "noop")
-                        spec.idempotencyKey = "q\(i)"
-                        if (try? engine.submit(spec)) == nil { failures += 1 }
-                        i += threads
-                    }
-                    done.signal()
+        func fill(to count: Int, from already: Int) -> Int {
+            onThreads(16) { t in
+                var failed = 0
+                for i in stride(from: already + t, to: count, by: 16) {
+                    var spec = TaskSpec(plugin: "noop")
+                    spec.idempotencyKey = "q\(i)"
+                    if (try? engine.submit(spec)) == nil { failed += 1 }
                 }
+                return failed
             }
-            for _ in 0..<threads { done.wait() }
         }
         func measure() throws(WardenError) -> (rssKiB: Int64, roundMs: Double) {
             var times: [Double] = []
@@ -198,9 +188,9 @@ public enum EngineBench {
             }
             return (rssKiB(), percentile(times.sorted(), 0.5))
         }
-        fill(to: small, from: 0)
+        var failures = fill(to: small, from: 0)
         let short = try measure()
-        fill(to: n, from: small)
+        failures += fill(to: n, from: small)
         guard failures == 0 else { throw WardenError(.internalError, "bench queue: \(failures) submissions failed") }
         let queued = try store.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'", [])?.int("n") ?? 0 }
         guard queued == Int64(n) else { throw WardenError(.internalError, "bench queue: \(queued) of \(n) tasks queued") }
@@ -218,6 +208,21 @@ public enum EngineBench {
             return Int64(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         return 0
+    }
+
+    /// Runs `body(i)` for i in 0..<n on n threads at once and waits for all; returns the sum of their results
+    /// (the benchmarks count failed submissions with it).
+    static func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> Int {
+        let total = Atomic<Int>(0)
+        let done = Signal()
+        for t in 0..<n {
+            startThread {
+                total.add(body(t), ordering: .relaxed)
+                done.signal()
+            }
+        }
+        for _ in 0..<n { done.wait() }
+        return total.load(ordering: .relaxed)
     }
 
     static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

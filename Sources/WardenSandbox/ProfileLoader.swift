@@ -45,43 +45,42 @@ public enum ProfileLoader {
     /// in `bench tasks`. A changed file (inode, size or mtime) is parsed again.
     private static let cache = Mutex<[String: (identity: [String], loaded: Loaded)]>([:])
 
-    static func identity(_ path: String) -> String {
+    /// What a file is now (device, inode, size, mtime), and whether it changed in the last two seconds.
+    static func identity(_ path: String) -> (id: String, recent: Bool) {
         var st = stat()
-        guard stat(path, &st) == 0 else { return "missing" }
-        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        guard stat(path, &st) == 0 else { return ("missing", true) }
+        return ("\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)",
+                Int64(time(nil)) - Int64(st.st_mtim.tv_sec) < 2)
     }
 
     /// `nameOrPath` containing a slash or ending in .json is a path; anything else is a shipped profile name.
+    static func isPath(_ nameOrPath: String) -> Bool { nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") }
+
+    /// A shipped profile by name or a profile file by path, parsed once per process while its files stay as
+    /// they are.
     public static func load(_ nameOrPath: String) throws(WardenError) -> Loaded {
-        let isPath = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
-        let key = isPath ? FS.absolute(nameOrPath) : "\(profileDirectory() ?? "")#\(nameOrPath)"
+        let key = isPath(nameOrPath) ? FS.absolute(nameOrPath) : "\(profileDirectory() ?? "")#\(nameOrPath)"
         if let hit = cache.withLock({ $0[key] }),
-           hit.identity == [hit.loaded.path, hit.loaded.seccompFile].compactMap({ $0 }).map(identity) {
+           hit.identity == [hit.loaded.path, hit.loaded.seccompFile].compactMap({ $0 }).map({ identity($0).id }) {
             return hit.loaded
         }
         let loaded = try loadUncached(nameOrPath)
-        let files = [loaded.path, loaded.seccompFile].compactMap { $0 }
+        let files = [loaded.path, loaded.seccompFile].compactMap { $0 }.map(identity)
         // A file modified in the last two seconds may change again within its mtime's resolution after we
         // read it (git's "racy" index entries): such a load is not cached. Nor is a bare OCI file, which
         // also reads the default profile.
         let bareOCI = loaded.seccompFile == loaded.path && loaded.seccompJSONPath == "$"
-        if !bareOCI && files.allSatisfy({ !modifiedRecently($0) }) {
-            cache.withLock { $0[key] = (files.map(identity), loaded) }
+        if !bareOCI && !files.contains(where: \.recent) {
+            cache.withLock { $0[key] = (files.map(\.id), loaded) }
         }
         return loaded
     }
 
-    static func modifiedRecently(_ path: String) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return true }
-        return Int64(time(nil)) - Int64(st.st_mtim.tv_sec) < 2
-    }
-
     static func loadUncached(_ nameOrPath: String) throws(WardenError) -> Loaded {
-        let isPath = nameOrPath.contains("/") || nameOrPath.hasSuffix(".json")
+        let byPath = isPath(nameOrPath)
         let path: String
         var builtIn = false
-        if isPath {
+        if byPath {
             path = FS.absolute(nameOrPath)
             guard FS.exists(path) else { throw WardenError.notFound("profile \(quoted(nameOrPath)): no such file") }
         } else {
