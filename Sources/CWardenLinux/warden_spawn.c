@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -613,6 +614,7 @@ pipe_fail0:
 int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
+int warden_has_interpreter(void) { return getauxval(AT_BASE) != 0; }
 
 int warden_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

@@ -1,6 +1,7 @@
 import CWardenPlugin
 import Glibc
 import WardenCore
+import WardenSystem
 
 /// Why a plugin library cannot be used, and at which step (the probe reports the step).
 public struct DylibError: Error, Sendable, CustomStringConvertible {
@@ -46,6 +47,7 @@ public final class DylibLibrary: @unchecked Sendable {
     /// optional tool list. Constructors run here: a library that crashes in one takes this process down,
     /// which is why registration calls this in a throw-away sandboxed child first.
     public static func open(_ path: String) throws(DylibError) -> DylibLibrary {
+        if let why = SelfExecutable.cannotLoad("a plugin library") { throw DylibError(.open, why) }
         _ = dlerror()
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw DylibError(.open, "cannot be loaded: \(oneLine(lastDLError() ?? "dlopen failed"))")

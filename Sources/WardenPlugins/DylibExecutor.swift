@@ -19,10 +19,15 @@ public struct HostBinary: Sendable, Hashable {
         self.libraryDirs = libraryDirs
     }
 
-    /// This process's executable. Call it before any plugin library is loaded in-process, so that only the
-    /// executable's own dependencies are listed.
+    /// This process's executable, or the dynamic build next to it when this one is static (only that one
+    /// can dlopen). Call it before any plugin library is loaded in-process, so that only the executable's
+    /// own dependencies are listed.
     public static func current() -> HostBinary {
-        let exe = FS.realpath("/proc/self/exe") ?? "/proc/self/exe"
+        let exe = SelfExecutable.path ?? "/proc/self/exe"
+        if SelfExecutable.isStatic {
+            // Its dependencies are system libraries; a missing twin fails each worker's load with the reason.
+            return HostBinary(path: SelfExecutable.dynamic ?? exe, libraryDirs: [])
+        }
         return HostBinary(path: exe, libraryDirs: libraryDirs(maps: (try? FS.readText("/proc/self/maps")) ?? "", exe: exe))
     }
 

@@ -2,6 +2,7 @@
 import CLibPQ
 import Glibc
 import WardenCore
+import WardenSystem
 
 /// libpq, loaded with dlopen the first time a postgres:// store is opened. Linking it would load libpq and the
 /// ~25 libraries it pulls in (Kerberos, LDAP, GnuTLS…) into every warden process, including `sandbox exec`,
@@ -42,6 +43,7 @@ struct LibPQ: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         if let l = loaded { return l }
+        if let why = SelfExecutable.cannotLoad("libpq") { throw SQLError(code: -1, sqlstate: "08001", message: why) }
         var handle: UnsafeMutableRawPointer?
         for name in ["libpq.so.5", "libpq.so"] {
             handle = dlopen(name, RTLD_NOW | RTLD_LOCAL)

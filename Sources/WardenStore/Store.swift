@@ -105,6 +105,11 @@ public final class Store: @unchecked Sendable {
 
     /// Opens the store named by `url` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or the SQLite file
     /// `warden.db` in `stateDir`.
+    /// A PostgreSQL store URL (the store then loads libpq).
+    public static func isPostgres(_ url: String?) -> Bool {
+        url.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false
+    }
+
     public static func open(url: String?, stateDir: String, groupCommit: Bool = true) throws(WardenError) -> Store {
         do {
             let u = url ?? ""
@@ -115,7 +120,7 @@ public final class Store: @unchecked Sendable {
             if u.hasPrefix("sqlite:") {
                 return try Store(SQLiteDatabase(path: String(u.dropFirst(7)), groupCommit: groupCommit))
             }
-            if u.hasPrefix("postgres://") || u.hasPrefix("postgresql://") {
+            if isPostgres(u) {
                 #if WARDEN_POSTGRES
                 return try Store(PostgresDatabase(url: u))
                 #else

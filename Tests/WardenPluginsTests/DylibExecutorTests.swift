@@ -5,11 +5,15 @@ import WardenSandbox
 import WardenStore
 @testable import WardenPlugins
 
-/// The executor against real sandboxed workers: the workers run the `warden` binary built with these tests.
+/// The executor against real sandboxed workers: the workers run the `warden-dynamic` binary next to
+/// WARDEN_BIN (the static `warden` cannot dlopen), else the debug build made with these tests.
 enum WorkerHost {
     static let binary: String? = {
-        if let b = ProcessInfo.processInfo.environment["WARDEN_BIN"], FileManager.default.isExecutableFile(atPath: b) { return b }
-        let debug = "\(BuiltPlugins.repo)/.build/debug/warden"
+        if let b = ProcessInfo.processInfo.environment["WARDEN_BIN"] {
+            let dynamic = (b as NSString).deletingLastPathComponent + "/warden-dynamic"
+            if FileManager.default.isExecutableFile(atPath: dynamic) { return dynamic }
+        }
+        let debug = "\(BuiltPlugins.repo)/.build/debug/warden-dynamic"
         return FileManager.default.isExecutableFile(atPath: debug) ? debug : nil
     }()
 

@@ -44,3 +44,21 @@ ok "malformed quantity on the command line is a usage error (64)"
 expect_status 0 "$WARDEN" plugin remove wordcount
 expect_status 66 "$WARDEN" run wordcount --input '{"text":"x"}'
 ok "removed plugin cannot run"
+
+# Two builds of one program: `warden` is static (no program interpreter: it starts without the dynamic
+# loader); `warden-dynamic` beside it takes the commands that may dlopen (plugin libraries, libpq).
+BIN_DIR=$(dirname "$(readlink -f "$WARDEN")")
+readelf -lW "$BIN_DIR/warden" | grep -q "Requesting program interpreter" && fail "warden is not a static executable"
+readelf -lW "$BIN_DIR/warden-dynamic" | grep -q "Requesting program interpreter" || fail "warden-dynamic is not dynamically linked"
+"$WARDEN" plugin register "$ROOT/plugins/wordcount" >/dev/null
+expect_status 0 "$WARDEN" run wordcount.count --input '{"text": "a b"}'
+[ "$(json_get "['words']" <<<"$OUT")" = 2 ] || fail "run through warden-dynamic: $OUT"
+# Without its twin, the static build says so (70) instead of loading libraries it cannot load.
+lone="$TMP_ROOT/lone"; mkdir -p "$lone"; cp "$BIN_DIR/warden" "$lone/"
+expect_status 0 "$lone/warden" --version
+expect_status 70 "$lone/warden" run wordcount.count --input '{"text": "a b"}'
+contains "$ERR" "warden-dynamic is not next to it"
+[ "$(wc -l <<<"$ERR")" = 1 ] || fail "error is not one line: $ERR"
+expect_status 70 "$lone/warden" --store postgres://nowhere/x tasks
+contains "$ERR" "needs libpq"
+ok "warden is static; commands that load libraries run in warden-dynamic, and say so when it is missing"

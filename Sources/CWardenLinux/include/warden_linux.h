@@ -188,6 +188,8 @@ int warden_spawn(const warden_spawn_spec *spec, warden_spawn_result *result);
 int warden_pipe_cloexec(int fds[2]);
 /// 1 when the calling thread is the process's main thread (it lives as long as the process).
 int warden_is_main_thread(void);
+/// 1 when the kernel mapped a program interpreter for this process (it is dynamically linked).
+int warden_has_interpreter(void);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
 int warden_accept_cloexec(int fd);
 /// eventfd(0, EFD_CLOEXEC).

@@ -33,6 +33,9 @@ struct Command: Sendable {
     var passthrough = false
     /// Internal commands (the plugin-host worker) are left out of help.
     var hidden = false
+    /// Executes tasks or hosts plugins in this process, so it may dlopen a plugin library: the static
+    /// `warden` runs it in `warden-dynamic` (see Linkage).
+    var loadsLibraries = false
     let run: @Sendable (Invocation) throws(WardenError) -> Int32
 
     var name: String { path.joined(separator: " ") }
@@ -153,7 +156,7 @@ final class ProgressLine {
 
 // MARK: parsing
 
-enum CLI {
+public enum CLI {
     static let version = "0.1.0"
 
     static func usageError(_ message: String, command: Command?) -> Int32 {
@@ -168,7 +171,7 @@ enum CLI {
         return ExitCode.usage.rawValue
     }
 
-    static func main(_ argv: [String]) -> Int32 {
+    public static func main(_ argv: [String]) -> Int32 {
         let ctx = Context()
         var args = Array(argv.dropFirst())
         var wantHelp = false
@@ -291,6 +294,9 @@ enum CLI {
                 return usageError("missing argument (\(cmd.synopsis.split(separator: " ").dropFirst(cmd.path.count + 1).first ?? "argument"))", command: cmd)
             }
             return usageError("unexpected argument '\(inv.positionals[cmd.positionals.upperBound])'", command: cmd)
+        }
+        if let why = Linkage.reasonForDynamic(cmd, storeURL: ctx.storeURL) {
+            return Linkage.execDynamic(argv, because: why)
         }
         do {
             let code = try cmd.run(inv)

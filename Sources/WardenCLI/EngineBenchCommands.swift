@@ -19,7 +19,8 @@ enum EngineBenchCommands {
                 discussion: "Every task is submitted, admitted, placed, executed and recorded durably. By default each runs a process plugin that echoes {} (one sandbox spawned per task); --plugin measures another plugin, such as a dylib served by warm sandboxed workers.",
                 options: [.value("--n", "N", "Tasks (default 2000)."), .value("--slots", "S", "Executor slots (default 8)."),
                           .value("--plugin", "DIR", "Plugin directory to run instead of the echo process plugin."),
-                          .value("--tool", "T", "Tool of --plugin."), .value("--input", "JSON", "Input of each task (default {}).")]) { inv throws(WardenError) in
+                          .value("--tool", "T", "Tool of --plugin."), .value("--input", "JSON", "Input of each task (default {}).")],
+                loadsLibraries: true) { inv throws(WardenError) in
             let n = Int(try Parse.int(inv, "--n", range: 1...1_000_000) ?? 2000)
             let slots = Int(try Parse.int(inv, "--slots", range: 1...1024) ?? 8)
             var workload = EngineBench.TaskWorkload()

@@ -18,7 +18,7 @@ enum MCPCommands {
                 """,
                 options: [.value("--tenant", "T", "Tenant the calls run as (default: default, or $WARDEN_TENANT)."),
                           .value("--page-size", "N", "Tools per tools/list page (default 100).")],
-                run: mcp),
+                loadsLibraries: true, run: mcp),
     ]
 
     static func mcp(_ inv: Invocation) throws(WardenError) -> Int32 {

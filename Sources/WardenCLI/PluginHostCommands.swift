@@ -14,13 +14,13 @@ enum PluginHostCommands {
                 discussion: "Started by Warden itself in the plugin's sandbox. With --probe it loads and checks the library once, reads the plugin's config from stdin and prints one JSON line.",
                 options: [.value("--library", "PATH", "The plugin library, as the sandbox sees it."),
                           .flag("--probe", "Load, check and init once; report on stdout; exit 0 or 65.")],
-                hidden: true, run: pluginHost),
+                hidden: true, loadsLibraries: true, run: pluginHost),
         Command(path: ["bench", "dispatch"], synopsis: "warden bench dispatch [--n N] [--plugin DIR] [--json]",
                 abstract: "Warm dylib calls (isolated worker, in-process) against a process-kind call.",
                 discussion: "Times the executor path only (no store, no scheduler): N warm calls of the example C dylib through an isolated plugin-host worker, N more from parallel callers (one worker each, up to the plugin's concurrency, at most 4), N in-process, and N/50 (at least 20) sandboxed process calls (`cat` echoing the input, same profile). Every sandbox gets 1 CPU so the plugin's own CPU quota does not throttle the measurement. Prints each mode's median, p90, calls per second, and the ratios.",
                 options: [.value("--n", "N", "Calls per dylib mode (default 5000)."),
                           .value("--plugin", "DIR", "The dylib plugin to call (default plugins/hello-c).")],
-                run: benchDispatch),
+                loadsLibraries: true, run: benchDispatch),
     ]
 
     /// The binary workers run, read before any plugin is loaded in-process (see HostBinary.current).
