@@ -15,11 +15,13 @@ import WardenSystem
 public final class NetnsPool: @unchecked Sendable {
     /// The most namespaces kept ready per kind (loopback up or down).
     public let target: Int
-    // All guarded by `lock`. Per kind: made and unused; how many to have ready; how many a steady stream of
-    // spawns keeps ready (grows by one each time a spawn had to wait, so a one-shot command makes exactly one).
-    private var ready: [Bool: [Int32]] = [false: [], true: []]
-    private var want: [Bool: Int] = [false: 0, true: 0]
-    private var keep: [Bool: Int] = [false: 0, true: 0]
+    // All guarded by `lock`. Per kind (index 0: `lo` down, 1: up): made and unused; how many to have ready;
+    // how many a steady stream of spawns keeps ready (grows by one each time a spawn had to wait, so a
+    // one-shot command makes exactly one). Arrays, not [Bool: …]: every generic type a one-shot command
+    // touches first costs it metadata instantiation.
+    private var ready: [[Int32]] = [[], []]
+    private var want = [0, 0]
+    private var keep = [0, 0]
     private var filling = false
     private var disabled = false
     private var lock = pthread_mutex_t()
@@ -33,8 +35,9 @@ public final class NetnsPool: @unchecked Sendable {
     /// Starts making one namespace of this kind in the background unless one is ready or coming. Call it as
     /// early as possible: as soon as a command knows it will spawn.
     public func prepare(loopback: Bool) {
+        let k = loopback ? 1 : 0
         pthread_mutex_lock(&lock)
-        want[loopback] = max(want[loopback]!, 1)
+        want[k] = max(want[k], 1)
         let start = startFillerLocked()
         pthread_mutex_unlock(&lock)
         if start { startThread { [self] in fill() } }
@@ -44,12 +47,13 @@ public final class NetnsPool: @unchecked Sendable {
     /// for one being made rather than making a second in parallel on the spawn's path. The caller owns the fd.
     public func take(loopback: Bool) -> Int32? {
         prepare(loopback: loopback)
+        let k = loopback ? 1 : 0
         var waited = false
         for _ in 0..<2 {
             pthread_mutex_lock(&lock)
-            if let fd = ready[loopback]!.popLast() {
-                if waited { keep[loopback] = min(target, keep[loopback]! + 1) }
-                want[loopback] = keep[loopback]!
+            if let fd = ready[k].popLast() {
+                if waited { keep[k] = min(target, keep[k] + 1) }
+                want[k] = keep[k]
                 let start = startFillerLocked()
                 pthread_mutex_unlock(&lock)
                 if start { startThread { [self] in fill() } }
@@ -64,7 +68,7 @@ public final class NetnsPool: @unchecked Sendable {
     }
 
     private func startFillerLocked() -> Bool {
-        guard !filling, !disabled, [false, true].contains(where: { ready[$0]!.count < want[$0]! }) else { return false }
+        guard !filling, !disabled, ready[0].count < want[0] || ready[1].count < want[1] else { return false }
         filling = true
         return true
     }
@@ -72,16 +76,16 @@ public final class NetnsPool: @unchecked Sendable {
     private func fill() {
         while true {
             pthread_mutex_lock(&lock)
-            let kind: Bool? = [false, true].first { ready[$0]!.count < want[$0]! }
+            let kind = ready[0].count < want[0] ? 0 : ready[1].count < want[1] ? 1 : nil
             guard let kind, !disabled else {
                 filling = false
                 pthread_mutex_unlock(&lock)
                 return
             }
             pthread_mutex_unlock(&lock)
-            let fd = warden_netns_create(kind ? 1 : 0)
+            let fd = warden_netns_create(Int32(kind))
             pthread_mutex_lock(&lock)
-            if fd >= 0 { ready[kind]!.append(fd) } else { disabled = true }   // no privilege: spawns keep CLONE_NEWNET
+            if fd >= 0 { ready[kind].append(fd) } else { disabled = true }   // no privilege: spawns keep CLONE_NEWNET
             pthread_mutex_unlock(&lock)
             madeOne.signal()
         }

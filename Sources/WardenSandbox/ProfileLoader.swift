@@ -23,15 +23,16 @@ public enum ProfileLoader {
     /// parent directory of it (a build tree), else `../share/warden/sandbox-profiles`.
     public static func profileDirectory() -> String? {
         if let env = FS.env("WARDEN_PROFILES"), FS.isDirectory(env) { return env }
-        guard let exe = FS.realpath("/proc/self/exe") else { return nil }
+        guard let exe = SelfExecutable.path else { return nil }
         var dir = FS.dirname(exe)
-        let share = FS.absolute("../share/warden/sandbox-profiles", base: dir)
+        let exeDir = dir
         for _ in 0..<6 {
             let candidate = "\(dir)/sandbox-profiles"
             if FS.isRegularFile("\(candidate)/default.json") { return candidate }
             if dir == "/" { break }
             dir = FS.dirname(dir)
         }
+        let share = FS.absolute("../share/warden/sandbox-profiles", base: exeDir)
         return FS.isDirectory(share) ? share : nil
     }
 
@@ -97,7 +98,7 @@ public enum ProfileLoader {
             builtIn = true
         }
         let json: JSONValue
-        do throws(WardenError) { json = try JSONValue.parse(try FS.readFile(path)) } catch { throw error.prefixed(path) }
+        do throws(WardenError) { json = try ParsedFileCache.json(try FS.readFile(path)) } catch { throw error.prefixed(path) }
         // A bare OCI seccomp file loads as the default profile with that filter.
         if json["defaultAction"] != nil && json["name"] == nil {
             var base = try load("default")
@@ -132,7 +133,7 @@ public enum ProfileLoader {
     public static func loadOCI(_ path: String) throws(WardenError) -> OCISeccomp {
         guard FS.exists(path) else { throw WardenError.notFound("seccomp file \(quoted(path)): no such file") }
         let json: JSONValue
-        do throws(WardenError) { json = try JSONValue.parse(try FS.readFile(path)) } catch { throw error.prefixed(path) }
+        do throws(WardenError) { json = try ParsedFileCache.json(try FS.readFile(path)) } catch { throw error.prefixed(path) }
         return try decodeOCI(json, file: path)
     }
 

@@ -64,3 +64,42 @@ extension OCISeccomp {
         return s
     }
 }
+
+/// Profile and seccomp files as parsed JSON, by the SHA-256 of their bytes, in the same private directory
+/// tree as the compiled programs. A one-shot command reads the file (it needs the bytes anyway), hashes it
+/// and reads the value back without running JSONDecoder; a file that changed has other bytes, so a stale
+/// entry cannot be found. Only files Warden loads as profiles go through here, never task input.
+enum ParsedFileCache {
+    static var dir: String { Skeleton.top + "/json" }
+
+    /// The JSON in `bytes` (the contents of a profile file), from the cache or parsed and then cached.
+    static func json(_ bytes: [UInt8]) throws(WardenError) -> JSONValue {
+        let key = SHA256.hex(bytes)
+        if let cached = load(key) { return cached }
+        let value = try JSONValue.parse(bytes)
+        store(key, value)
+        return value
+    }
+
+    static func load(_ key: String) -> JSONValue? {
+        guard (try? checkDir()) != nil else { return nil }
+        let fd = open("\(dir)/\(key)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+              st.st_size <= 1 << 22, let bytes = try? FS.readAll(fd: fd, limit: 1 << 22, what: "cached profile") else { return nil }
+        return JSONValue(binary: bytes)
+    }
+
+    /// Best effort, like the program cache.
+    static func store(_ key: String, _ value: JSONValue) {
+        guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir()) != nil else { return }
+        try? FS.writeFile("\(dir)/\(key)", value.binary, mode: 0o600, atomic: true)
+    }
+
+    static func checkDir() throws(WardenError) {
+        try Skeleton.checkPrivate(Skeleton.top)
+        try Skeleton.checkPrivate(dir)
+    }
+}

@@ -143,7 +143,7 @@ public final class Sandbox: @unchecked Sendable {
     /// are cloned straight out of this process (slower from a large one, and the init then holds a copy of it).
     public static let helperPath: String? = {
         if let h = FS.env("WARDEN_SANDBOX_HELPER"), FS.isExecutable(h) { return h }
-        guard let exe = FS.realpath("/proc/self/exe") else { return nil }
+        guard let exe = SelfExecutable.path else { return nil }
         let h = FS.dirname(exe) + "/warden-sandbox"
         if FS.isExecutable(h) { return h }
         let note = "warden: note: no warden-sandbox helper next to \(exe); launching sandboxes in-process\n"
@@ -155,7 +155,8 @@ public final class Sandbox: @unchecked Sendable {
     static let poolNetns = Sandbox.helperPath != nil && FS.env("WARDEN_NETNS_POOL") != "0"
 
     public let cgroups: CgroupDriver
-    let spawnThread = SerialThread(name: "warden-spawn")
+    /// Made on first use: only long-lived sandboxes need it, and a one-shot command should not pay a thread.
+    static let spawnThread = SerialThread(name: "warden-spawn")
     /// Network namespaces made ahead of spawns (helper only; see NetnsPool).
     public let netns = NetnsPool()
     private var lock = pthread_mutex_t()
@@ -557,7 +558,7 @@ public final class Sandbox: @unchecked Sendable {
                             }
                             return r
                         }
-                        let r = (!stdinPipe || warden_is_main_thread() == 1) ? spawn() : spawnThread.run(spawn)
+                        let r = (!stdinPipe || warden_is_main_thread() == 1) ? spawn() : Sandbox.spawnThread.run(spawn)
                         result = res
                         return r
                     } }

@@ -95,16 +95,18 @@ public enum Cgroups {
 
     struct Mount { var mountPoint: String; var fstype: String; var superOptions: [String] }
 
+    /// `/proc/self/mountinfo` lines: "36 35 98:0 /root /mnt rw,noatime master:1 - cgroup cgroup rw,memory".
+    /// Fields are separated by single spaces (a space inside a path is written \040), so the line is split
+    /// as bytes: splitting Strings by Character cost a tenth of a millisecond on every one-shot spawn.
     static func parseMounts(_ text: String) -> [Mount] {
         var out: [Mount] = []
-        for line in text.split(separator: "\n") {
-            let halves = line.split(separatorString: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3 else { continue }
-            out.append(Mount(mountPoint: String(left[4]), fstype: String(right[0]),
-                             superOptions: right[2].split(separator: ",").map(String.init)))
+        let space = UInt8(ascii: " "), dash = Array("-".utf8)
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: space)
+            guard let sep = fields.firstIndex(where: { $0.elementsEqual(dash) }), sep >= 5, fields.count >= sep + 4 else { continue }
+            out.append(Mount(mountPoint: String(decoding: fields[4], as: UTF8.self),
+                             fstype: String(decoding: fields[sep + 1], as: UTF8.self),
+                             superOptions: fields[sep + 3].split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) }))
         }
         return out
     }

@@ -6,7 +6,8 @@ import Glibc
 /// dlopen: in a static glibc process, a library that needs libc.so gets a second, uninitialised C library
 /// (its own malloc, its own threads' state) — and a Swift plugin a second Swift runtime on top.
 public enum SelfExecutable {
-    public static let path: String? = FS.realpath("/proc/self/exe")
+    /// The kernel's link already names the file itself (no symlinks left to resolve).
+    public static let path: String? = FS.readlink("/proc/self/exe").flatMap { $0.hasSuffix(" (deleted)") ? nil : $0 }
 
     /// No program interpreter was mapped: a static executable.
     public static let isStatic: Bool = warden_has_interpreter() == 0

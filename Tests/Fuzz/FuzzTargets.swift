@@ -9,6 +9,8 @@
 //   policy     an admission policy, and the same text as a workflow file
 //   schema     the text as a JSON Schema and as an instance of itself
 //   quantity   the text as cpu, bytes, count, duration and rate, formatted again; cpu must round-trip
+//   jsonbinary the cached form of parsed profile files (JSONValue(binary:)), as given and after the magic:
+//              what decodes must encode and decode back to the same bytes; parsed JSON text must round-trip
 //
 // A trap (precondition, overflow, out-of-bounds index) or an address-sanitizer report is a finding.
 import Glibc
@@ -41,8 +43,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             _ = try? JSONSchema.validate(j, schema: j)
         }
     case "quantity": fuzzQuantity(String(decoding: bytes, as: UTF8.self))
+    case "jsonbinary": fuzzJSONBinary(bytes)
     default:
-        fputs("WARDEN_FUZZ_TARGET must be one of: frames json manifest profile policy schema quantity\n", stderr)
+        fputs("WARDEN_FUZZ_TARGET must be one of: frames json manifest profile policy schema quantity jsonbinary\n", stderr)
         exit(2)
     }
     return 0
@@ -74,4 +77,16 @@ func fuzzQuantity(_ s: String) {
     _ = try? Quantity.count(s, field: "f")
     if let ms = try? Quantity.durationMillis(s, field: "f") { _ = Quantity.formatDuration(ms) }
     _ = try? Quantity.rate(s, field: "f")
+}
+
+func fuzzJSONBinary(_ bytes: [UInt8]) {
+    for input in [bytes, JSONValue.binaryMagic + bytes] {
+        guard let v = JSONValue(binary: input) else { continue }
+        // Bytes, not values: a NaN read from the bytes is not equal to itself.
+        let again = v.binary
+        precondition(JSONValue(binary: again)?.binary == again, "binary round trip changed \(v)")
+    }
+    if let j = try? JSONValue.parse(bytes) {
+        precondition(JSONValue(binary: j.binary) == j, "parsed JSON did not survive the binary form: \(j)")
+    }
 }

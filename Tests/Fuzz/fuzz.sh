@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/.build/fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames json manifest profile policy schema quantity)
+[ ${#targets[@]} -gt 0 ] || targets=(frames json manifest profile policy schema quantity jsonbinary)
 mkdir -p "$OUT/lib" "$OUT/findings"
 FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g)
 
@@ -40,6 +40,9 @@ seed() {   # seed TARGET: a corpus directory of real inputs
       printf '%s' '{"name":"w","steps":[{"id":"a","tool":"x.y","input":{"v":"{{steps.b.result.v}}"},"after":["b"]},{"id":"b","tool":"x.y"}]}' > "$dir/workflow" ;;
     manifest) for p in "$ROOT"/plugins/*/warden-plugin.json; do cp "$p" "$dir/$(basename "$(dirname "$p")").json"; done ;;
     profile) cp "$ROOT"/sandbox-profiles/*.json "$dir/" ;;
+    jsonbinary)   # the shipped profiles as text, and as the profile cache writes them
+      cp "$ROOT"/sandbox-profiles/*.json "$dir/"
+      cp /run/warden/json/* "/tmp/warden-$(id -u)/json/"* "$dir/" 2>/dev/null || true ;;
     quantity) for q in 1 250m 1.5 64Mi 1Gi 2G 10k 1e3 30s 1.5s 2m 1h 5/s 100/m -1 12Zi; do printf '%s' "$q" > "$dir/q-${q//\//_}"; done ;;
   esac
   echo "$dir"

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import WardenCore
+import WardenSystem
 @testable import WardenSandbox
 
 /// Loaded profiles are kept per process (an executor loads its plugin's profile for every task), but a
@@ -36,5 +37,52 @@ import WardenCore
         // Same size, same second: only a fresh read can tell the difference.
         try writeProfile(path, hostname: "after", age: 0)
         #expect(try ProfileLoader.load(path).profile.hostname == "after")
+    }
+}
+
+/// Parsed profile files on disk, by the hash of their bytes: a fresh process reads them back without
+/// JSONDecoder. A damaged or foreign entry is parsed again, never believed.
+@Suite(.serialized) struct ParsedFileCacheTests {
+    let text = #"{"name": "disk-cached", "namespaces": ["user"], "hostname": "h", "network": "none"}"#
+
+    func entry(_ bytes: [UInt8]) -> String { "\(ParsedFileCache.dir)/\(SHA256.hex(bytes))" }
+
+    @Test func aParsedFileIsStoredAndReadBack() throws {
+        let bytes = Array((text + String(repeating: " ", count: Int.random(in: 1...500))).utf8)
+        defer { unlink(entry(bytes)) }
+        let first = try ParsedFileCache.json(bytes)
+        #expect(first == (try JSONValue.parse(bytes)))
+        #expect(ParsedFileCache.load(SHA256.hex(bytes)) == first)
+        #expect(try ParsedFileCache.json(bytes) == first)
+    }
+
+    @Test func aDamagedEntryIsParsedAgainAndReplaced() throws {
+        let bytes = Array((text + " \n" + String(repeating: " ", count: Int.random(in: 1...500))).utf8)
+        defer { unlink(entry(bytes)) }
+        _ = try ParsedFileCache.json(bytes)
+        // Same length, other bytes: what a torn or tampered write could leave.
+        var damaged = try #require(FileManager.default.contents(atPath: entry(bytes)))
+        damaged[damaged.count / 2] ^= 0xff
+        try damaged.write(to: URL(fileURLWithPath: entry(bytes)))
+        #expect(try ParsedFileCache.json(bytes) == (try JSONValue.parse(bytes)))
+        #expect(ParsedFileCache.load(SHA256.hex(bytes)) == (try JSONValue.parse(bytes)))
+    }
+
+    @Test func anEntryOthersCanWriteIsIgnored() throws {
+        let bytes = Array((text + String(repeating: "\t", count: Int.random(in: 1...500))).utf8)
+        defer { unlink(entry(bytes)) }
+        _ = try ParsedFileCache.json(bytes)
+        chmod(entry(bytes), 0o666)
+        #expect(ParsedFileCache.load(SHA256.hex(bytes)) == nil)
+    }
+
+    /// Another file's parsed value under this file's name is not what a lookup can return: the key is the
+    /// hash of the bytes just read.
+    @Test func aChangedFileMissesTheCache() throws {
+        let a = Array((text + String(repeating: " ", count: Int.random(in: 501...900))).utf8)
+        let b = Array(String(decoding: a, as: UTF8.self).replacingOccurrences(of: "\"h\"", with: "\"other\"").utf8)
+        defer { unlink(entry(a)); unlink(entry(b)) }
+        #expect(try ParsedFileCache.json(a)["hostname"] == .string("h"))
+        #expect(try ParsedFileCache.json(b)["hostname"] == .string("other"))
     }
 }
