@@ -25,25 +25,35 @@ enum ProgramCache {
 
     /// The cached program, or nil (missing, unreadable, not ours, malformed: then it is compiled again).
     static func load(_ key: String) -> SeccompCompiler.Program? {
-        guard (try? checkDir()) != nil else { return nil }
+        guard let bytes = PrivateCache.read(dir, key, limit: 1 << 20), !bytes.isEmpty, bytes.count % 8 == 0 else { return nil }
+        return SeccompCompiler.Program(bytes: bytes)
+    }
+
+    /// Best effort: a cache that cannot be written only costs the next call a compile.
+    static func store(_ key: String, _ p: SeccompCompiler.Program) { PrivateCache.write(dir, key, p.bytes) }
+}
+
+/// Files of the caches under the skeleton tree: read only when the tree and the file are ours and no one
+/// else can write them; written atomically, best effort.
+enum PrivateCache {
+    static func read(_ dir: String, _ key: String, limit: Int) -> [UInt8]? {
+        guard (try? checkDir(dir)) != nil else { return nil }
         let fd = open("\(dir)/\(key)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
-              st.st_size > 0, st.st_size % 8 == 0, st.st_size <= 1 << 20,
-              let bytes = try? FS.readAll(fd: fd, limit: 1 << 20, what: "cached seccomp program"),
+              st.st_size <= limit, let bytes = try? FS.readAll(fd: fd, limit: limit, what: "cache file"),
               bytes.count == Int(st.st_size) else { return nil }
-        return SeccompCompiler.Program(bytes: bytes)
+        return bytes
     }
 
-    /// Best effort: a cache that cannot be written only costs the next call a compile.
-    static func store(_ key: String, _ p: SeccompCompiler.Program) {
-        guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir()) != nil else { return }
-        try? FS.writeFile("\(dir)/\(key)", p.bytes, mode: 0o600, atomic: true)
+    static func write(_ dir: String, _ key: String, _ bytes: [UInt8]) {
+        guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir(dir)) != nil else { return }
+        try? FS.writeFile("\(dir)/\(key)", bytes, mode: 0o600, atomic: true)
     }
 
-    static func checkDir() throws(WardenError) {
+    static func checkDir(_ dir: String) throws(WardenError) {
         try Skeleton.checkPrivate(Skeleton.top)
         try Skeleton.checkPrivate(dir)
     }
@@ -82,24 +92,8 @@ enum ParsedFileCache {
     }
 
     static func load(_ key: String) -> JSONValue? {
-        guard (try? checkDir()) != nil else { return nil }
-        let fd = open("\(dir)/\(key)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
-              st.st_size <= 1 << 22, let bytes = try? FS.readAll(fd: fd, limit: 1 << 22, what: "cached profile") else { return nil }
-        return JSONValue(binary: bytes)
+        PrivateCache.read(dir, key, limit: 1 << 22).flatMap(JSONValue.init(binary:))
     }
 
-    /// Best effort, like the program cache.
-    static func store(_ key: String, _ value: JSONValue) {
-        guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir()) != nil else { return }
-        try? FS.writeFile("\(dir)/\(key)", value.binary, mode: 0o600, atomic: true)
-    }
-
-    static func checkDir() throws(WardenError) {
-        try Skeleton.checkPrivate(Skeleton.top)
-        try Skeleton.checkPrivate(dir)
-    }
+    static func store(_ key: String, _ value: JSONValue) { PrivateCache.write(dir, key, value.binary) }
 }
