@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -615,6 +616,7 @@ int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 int warden_has_interpreter(void) { return getauxval(AT_BASE) != 0; }
+int warden_malloc_trim(void) { return malloc_trim(0); }
 
 int warden_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

@@ -13,7 +13,7 @@ enum BenchCommands {
         abstract: "Time in-process sandbox spawn-to-exit of /bin/true (all namespaces, seccomp, a cgroup).",
         discussion: "Each run is a full sandbox: user/pid/mount/net/ipc/uts/cgroup namespaces, pivot_root, both seccomp filters, a task cgroup with the profile's cpu, memory and pids limits, and the reap. The first run (which makes the root skeleton and compiles the filters) is a warm-up and not counted.",
         options: [.value("--n", "N", "Runs to time (default 200)."), .value("--profile", "P", "Profile (default: default).")],
-        run: BenchCommands.runSpawn)
+        usesStore: false, run: BenchCommands.runSpawn)
 
     static func runSpawn(_ inv: Invocation) throws(WardenError) -> Int32 {
         let n = Int(try Parse.int(inv, "--n", range: 1...1_000_000) ?? 200)
@@ -58,7 +58,7 @@ extension BenchCommands {
         discussion: "Writes PREFIX.0.bpf (the profile's filter, or --seccomp FILE's) and PREFIX.1.bpf (Warden's mandatory filter), raw struct sock_filter arrays in load order, and prints their paths.",
         options: [.value("--profile", "P", "Profile (default: default)."), .value("--seccomp", "FILE", "OCI seccomp file replacing the profile's filter."),
                   .value("--out", "PREFIX", "Path prefix of the files to write.")],
-        run: BenchCommands.runSeccompBPF)
+        usesStore: false, run: BenchCommands.runSeccompBPF)
 
     static func runSeccompBPF(_ inv: Invocation) throws(WardenError) -> Int32 {
         guard let prefix = inv.value("--out") else {

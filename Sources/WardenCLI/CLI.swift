@@ -36,6 +36,9 @@ struct Command: Sendable {
     /// Executes tasks or hosts plugins in this process, so it may dlopen a plugin library: the static
     /// `warden` runs it in `warden-dynamic` (see Linkage).
     var loadsLibraries = false
+    /// Opens the store. False for the commands that only read files and run sandboxes: a PostgreSQL store
+    /// URL in the environment then does not send them to `warden-dynamic` for a libpq they never load.
+    var usesStore = true
     let run: @Sendable (Invocation) throws(WardenError) -> Int32
 
     var name: String { path.joined(separator: " ") }

@@ -113,13 +113,13 @@ enum Commands {
                           .value("--chdir", "DIR", "Working directory inside."),
                           .value("--env", "K=V", "Set an environment variable inside (repeatable).", repeatable: true),
                           .value("--report", "FILE", "Write the result record (JSON) to FILE.")],
-                positionals: 0...0, passthrough: true, run: SandboxCommands.exec),
-        Command(path: ["profile", "list"], synopsis: "warden profile list [--json]", abstract: "List the shipped sandbox profiles.", run: SandboxCommands.list),
-        Command(path: ["profile", "show"], synopsis: "warden profile show NAME", abstract: "Print a profile.", positionals: 1...1, run: SandboxCommands.show),
+                positionals: 0...0, passthrough: true, usesStore: false, run: SandboxCommands.exec),
+        Command(path: ["profile", "list"], synopsis: "warden profile list [--json]", abstract: "List the shipped sandbox profiles.", usesStore: false, run: SandboxCommands.list),
+        Command(path: ["profile", "show"], synopsis: "warden profile show NAME", abstract: "Print a profile.", positionals: 1...1, usesStore: false, run: SandboxCommands.show),
         Command(path: ["profile", "check"], synopsis: "warden profile check FILE [--json]",
                 abstract: "Check a Warden profile or an OCI seccomp file; report what is not honoured.",
-                positionals: 1...1, run: SandboxCommands.check),
-        Command(path: ["version"], synopsis: "warden version", abstract: "Print the version.") { _ in
+                positionals: 1...1, usesStore: false, run: SandboxCommands.check),
+        Command(path: ["version"], synopsis: "warden version", abstract: "Print the version.", usesStore: false) { _ in
             Out.print("warden \(CLI.version)")
             return 0
         },

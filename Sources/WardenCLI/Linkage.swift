@@ -12,7 +12,7 @@ enum Linkage {
     static func reasonForDynamic(_ cmd: Command, storeURL: String?) -> String? {
         guard SelfExecutable.isStatic else { return nil }
         if cmd.loadsLibraries { return "`warden \(cmd.name)` may load plugin libraries" }
-        if Store.isPostgres(storeURL) { return "a PostgreSQL store needs libpq" }
+        if cmd.usesStore && Store.isPostgres(storeURL) { return "a PostgreSQL store needs libpq" }
         return nil
     }
 

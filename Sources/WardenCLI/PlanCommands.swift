@@ -21,7 +21,7 @@ enum PlanCommands {
                   .value("--strategy", "S", "binpack (default), dotproduct or spread (with --nodes)."),
                   .value("--time-limit", "SECONDS", "Search time for --shape (default 5)."),
                   .value("--html", "FILE", "Also write a self-contained HTML report (inline SVG, no network).")],
-        run: PlanCommands.runPlan)
+        usesStore: false, run: PlanCommands.runPlan)
 
     static func runPlan(_ inv: Invocation) throws(WardenError) -> Int32 {
         guard let tasksFile = inv.value("--tasks") else {
@@ -94,7 +94,7 @@ enum PlanCommands {
         discussion: "A synthetic cluster of --nodes nodes (default 10000, three zones, ten label pools, some not ready) and --n tasks (default 100000: mixed sizes, a tenth with constraints, some with anti-affinity), each placed with a full explanation. The baseline places a sample of the same tasks by scanning every node and must make the same decisions.",
         options: [.value("--nodes", "N", "Nodes (default 10000)."), .value("--n", "N", "Tasks to place (default 100000)."),
                   .value("--strategy", "S", "binpack (default), dotproduct or spread.")],
-        run: PlanCommands.runBenchSchedule)
+        usesStore: false, run: PlanCommands.runBenchSchedule)
 
     static func runBenchSchedule(_ inv: Invocation) throws(WardenError) -> Int32 {
         let nodes = Int(try Parse.int(inv, "--nodes", range: 1...1_000_000) ?? 10_000)

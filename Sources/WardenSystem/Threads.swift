@@ -1,3 +1,4 @@
+import CWardenLinux
 import Glibc
 
 /// A dedicated, never-exiting thread that runs closures one at a time.
@@ -111,3 +112,7 @@ public func startThread(_ body: @escaping @Sendable () -> Void) {
     }, box.toOpaque())
     pthread_detach(tid)
 }
+
+/// Gives the memory that is free in every malloc arena back to the kernel, so that resident memory measures
+/// what is live rather than what threads happened to touch and free.
+public func releaseFreedMemory() { _ = warden_malloc_trim() }

@@ -61,4 +61,5 @@ contains "$ERR" "warden-dynamic is not next to it"
 [ "$(wc -l <<<"$ERR")" = 1 ] || fail "error is not one line: $ERR"
 expect_status 70 "$lone/warden" --store postgres://nowhere/x tasks
 contains "$ERR" "needs libpq"
+expect_status 0 "$lone/warden" --store postgres://nowhere/x profile list   # reads files only: stays static
 ok "warden is static; commands that load libraries run in warden-dynamic, and say so when it is missing"

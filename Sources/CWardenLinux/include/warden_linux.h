@@ -190,6 +190,8 @@ int warden_pipe_cloexec(int fds[2]);
 int warden_is_main_thread(void);
 /// 1 when the kernel mapped a program interpreter for this process (it is dynamically linked).
 int warden_has_interpreter(void);
+/// malloc_trim(0): gives the memory free in every malloc arena back to the kernel.
+int warden_malloc_trim(void);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
 int warden_accept_cloexec(int fd);
 /// eventfd(0, EFD_CLOEXEC).
