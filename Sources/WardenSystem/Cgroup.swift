@@ -112,13 +112,16 @@ public enum Cgroups {
     }
 
     /// `/proc/self/cgroup`: "4:memory:/user.slice" → ["memory": "/user.slice"], "0::/x" → ["0::": "/x"].
+    /// Split as bytes, like `parseMounts`.
     static func parseSelfCgroup(_ text: String) -> [String: String] {
         var out: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let parts = line.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
-            if parts[0] == "0" && parts[1].isEmpty { out["0::"] = String(parts[2]) } else {
-                out[parts[1].split(separator: ",").sorted().joined(separator: ",")] = String(parts[2])
+            let path = String(decoding: parts[2], as: UTF8.self)
+            if parts[0].elementsEqual("0".utf8) && parts[1].isEmpty { out["0::"] = path } else {
+                let controllers = parts[1].split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) }
+                out[controllers.sorted().joined(separator: ",")] = path
             }
         }
         return out
