@@ -11,6 +11,9 @@
 //   quantity   the text as cpu, bytes, count, duration and rate, formatted again; cpu must round-trip
 //   jsonbinary the cached form of parsed profile files (JSONValue(binary:)), as given and after the magic:
 //              what decodes must encode and decode back to the same bytes; parsed JSON text must round-trip
+//   lines      MCP's line framing (LineReader) over a pipe, the first two bytes picking the line limit and
+//              the read size: the lines must be exactly the model's (split at \n, one \r dropped, longer
+//              than the limit → tooLong), however the reads cut the input
 //
 // A trap (precondition, overflow, out-of-bounds index) or an address-sanitizer report is a finding.
 import Glibc
@@ -44,8 +47,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
     case "quantity": fuzzQuantity(String(decoding: bytes, as: UTF8.self))
     case "jsonbinary": fuzzJSONBinary(bytes)
+    case "lines": fuzzLines(bytes)
     default:
-        fputs("WARDEN_FUZZ_TARGET must be one of: frames json manifest profile policy schema quantity jsonbinary\n", stderr)
+        fputs("WARDEN_FUZZ_TARGET must be one of: frames json manifest profile policy schema quantity jsonbinary lines\n", stderr)
         exit(2)
     }
     return 0
@@ -89,4 +93,28 @@ func fuzzJSONBinary(_ bytes: [UInt8]) {
     if let j = try? JSONValue.parse(bytes) {
         precondition(JSONValue(binary: j.binary) == j, "parsed JSON did not survive the binary form: \(j)")
     }
+}
+
+func fuzzLines(_ bytes: [UInt8]) {
+    guard bytes.count >= 2 else { return }
+    let maxLine = Int(bytes[0] % 64), chunk = Int(bytes[1] % 16) + 1
+    let input = Array(bytes.dropFirst(2))
+    // A pipe holds 64 KiB and inputs are at most 4 KiB: write everything, close, then read.
+    var p: [Int32] = [-1, -1]
+    precondition(pipe(&p) == 0, "pipe")
+    let fd = p[0]
+    defer { close(fd) }
+    precondition(input.withUnsafeBytes { write(p[1], $0.baseAddress, $0.count) } == input.count, "short write")
+    close(p[1])
+    let reader = LineReader(fd: fd, maxLine: maxLine, chunkSize: chunk)
+    var got: [LineReader.Line] = []
+    while let l = reader.next() { got.append(l) }
+    // The model.
+    var segments = input.split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
+    if input.last == 10 || input.isEmpty { segments.removeLast() }
+    let expected: [LineReader.Line] = segments.map { s in
+        if s.count > maxLine { return .tooLong }
+        return .line(s.last == 13 ? Array(s.dropLast()) : s)
+    }
+    precondition(got == expected, "lines \(got) != model \(expected) (maxLine \(maxLine), chunk \(chunk))")
 }

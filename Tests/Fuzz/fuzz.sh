@@ -9,17 +9,17 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/.build/fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames json manifest profile policy schema quantity jsonbinary)
+[ ${#targets[@]} -gt 0 ] || targets=(frames json manifest profile policy schema quantity jsonbinary lines)
 mkdir -p "$OUT/lib" "$OUT/findings"
 FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g)
 
 # WardenCore as its own module (the frame codec imports it), then the targets with the codec.
-if [ ! -x "$OUT/warden-fuzz" ] || [ -n "$(find "$ROOT/Sources/WardenCore" "$ROOT/Sources/WardenPlugins/Frames.swift" "$ROOT/Tests/Fuzz" -newer "$OUT/warden-fuzz" -name '*.swift' | head -1)" ]; then
+if [ ! -x "$OUT/warden-fuzz" ] || [ -n "$(find "$ROOT/Sources/WardenCore" "$ROOT/Sources/WardenPlugins/Frames.swift" "$ROOT/Sources/WardenMCP/LineReader.swift" "$ROOT/Tests/Fuzz" -newer "$OUT/warden-fuzz" -name '*.swift' | head -1)" ]; then
   echo "fuzz: building (swiftc ${FLAGS[*]})" >&2
   swiftc "${FLAGS[@]}" -module-name WardenCore -emit-module -emit-module-path "$OUT/lib/WardenCore.swiftmodule" \
     -emit-library -static -o "$OUT/lib/libWardenCore.a" "$ROOT"/Sources/WardenCore/*.swift 2> >(grep -v "warning: Cannot export" >&2)
   swiftc "${FLAGS[@]}" -module-name WardenFuzz -I "$OUT/lib" -L "$OUT/lib" -lWardenCore \
-    "$ROOT/Sources/WardenPlugins/Frames.swift" "$ROOT/Tests/Fuzz/FuzzTargets.swift" -o "$OUT/warden-fuzz" \
+    "$ROOT/Sources/WardenPlugins/Frames.swift" "$ROOT/Sources/WardenMCP/LineReader.swift" "$ROOT/Tests/Fuzz/FuzzTargets.swift" -o "$OUT/warden-fuzz" \
     2> >(grep -v "warning: Cannot export" >&2)
 fi
 
@@ -43,6 +43,7 @@ seed() {   # seed TARGET: a corpus directory of real inputs
     jsonbinary)   # the shipped profiles as text, and as the profile cache writes them
       cp "$ROOT"/sandbox-profiles/*.json "$dir/"
       cp /run/warden/json/* "/tmp/warden-$(id -u)/json/"* "$dir/" 2>/dev/null || true ;;
+    lines) printf '\x20\x03{"jsonrpc":"2.0","id":1,"method":"ping"}\r\n\nx\n' > "$dir/rpc"; printf '\x04\x01aaaaaaa\nbb\r\nc' > "$dir/long" ;;
     quantity) for q in 1 250m 1.5 64Mi 1Gi 2G 10k 1e3 30s 1.5s 2m 1h 5/s 100/m -1 12Zi; do printf '%s' "$q" > "$dir/q-${q//\//_}"; done ;;
   esac
   echo "$dir"

@@ -5,7 +5,7 @@ import WardenSystem
 @testable import WardenMCP
 
 @Suite struct FramingTests {
-    func lines(_ input: String, maxLine: Int = 1 << 20) -> [LineReader.Line] {
+    func lines(_ input: String, maxLine: Int = 1 << 20, chunkSize: Int = 1 << 16) -> [LineReader.Line] {
         let p = makePipe()
         let bytes = Array(input.utf8)
         startThread {
@@ -13,7 +13,7 @@ import WardenSystem
             close(p.write)
         }
         defer { close(p.read) }
-        let r = LineReader(fd: p.read, maxLine: maxLine)
+        let r = LineReader(fd: p.read, maxLine: maxLine, chunkSize: chunkSize)
         var out: [LineReader.Line] = []
         while let l = r.next() { out.append(l) }
         return out
@@ -27,6 +27,25 @@ import WardenSystem
         let long = String(repeating: "x", count: 300_000)
         #expect(lines("\(long)\nok\n", maxLine: 1000) == [.tooLong, .line(Array("ok".utf8))])
         #expect(lines("short\n\(long)", maxLine: 1000) == [.line(Array("short".utf8)), .tooLong])
+    }
+
+    /// The limit does not depend on how the bytes arrive: a long line read whole, or split across reads at
+    /// any byte, is refused the same way (it used to pass when it came in one read).
+    @Test func theLimitHoldsHoweverTheLineArrives() {
+        let input = "ok\n" + String(repeating: "y", count: 2000) + "\r\nafter\n"
+        let expected: [LineReader.Line] = [.line(Array("ok".utf8)), .tooLong, .line(Array("after".utf8))]
+        for chunk in [1, 2, 3, 7, 1000, 1 << 16] {
+            #expect(lines(input, maxLine: 1000, chunkSize: chunk) == expected, "chunk \(chunk)")
+        }
+    }
+
+    /// A too-long last line without a newline is one `.tooLong`, not that and then its tail as a line
+    /// (found by the `lines` fuzz target).
+    @Test func theTailOfATooLongLastLineIsNotALine() {
+        let input = "short\n" + String(repeating: "z", count: 1500)
+        for chunk in [1, 7, 600, 1 << 16] {
+            #expect(lines(input, maxLine: 1000, chunkSize: chunk) == [.line(Array("short".utf8)), .tooLong], "chunk \(chunk)")
+        }
     }
 
     @Test func cursorsRoundTripAndForeignCursorsAreRefused() {
