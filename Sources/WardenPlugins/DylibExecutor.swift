@@ -282,10 +282,7 @@ final class WorkerPool: @unchecked Sendable {
         limit = max(1, record.manifest.concurrency)
         cap = Int(template.profile.profile.limits.outputBytes ?? (8 << 20))
         pthread_mutex_init(&lock, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&cond, &attr)
+        initMonotonicCondition(&cond)
     }
 
     var liveCount: Int {

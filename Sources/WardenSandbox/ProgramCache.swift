@@ -13,9 +13,7 @@ enum ProgramCache {
 
     /// What every key starts with: the format, Warden's executable, the kernel, libseccomp.
     static let environment: String = {
-        var st = stat()
-        let exe = stat("/proc/self/exe", &st) == 0
-            ? "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)" : "unknown-exe"
+        let exe = ProfileLoader.identity("/proc/self/exe").id
         let v = seccomp_version()
         let lib = v.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
         return "warden-bpf-1\u{0}\(exe)\u{0}\(SeccompCompiler.kernelRelease())\u{0}libseccomp \(lib)"

@@ -165,7 +165,7 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         init(_ run: @escaping (SQLExecutor) -> Bool) {
             self.run = run
-            pthread_cond_init(wake, nil)
+            initMonotonicCondition(wake)
         }
         deinit {
             pthread_cond_destroy(wake)
@@ -317,11 +317,7 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         guard pending.count < target else { return }
         let waitNs = min(lastCommitNs / 2, 2_000_000)
         guard waitNs > 20_000 else { return }
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        let ns = Int(deadline.tv_nsec) + Int(waitNs)
-        deadline.tv_sec += ns / 1_000_000_000
-        deadline.tv_nsec = ns % 1_000_000_000
+        var deadline = monotonicDeadline(afterNs: waitNs)
         gatheringLeader = leader
         gatherTarget = target
         while pending.count < target {

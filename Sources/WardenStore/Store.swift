@@ -103,12 +103,13 @@ public final class Store: @unchecked Sendable {
         try Schema.migrate(db)
     }
 
-    /// Opens the store named by `url` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or the SQLite file
-    /// `warden.db` in `stateDir`.
     /// A PostgreSQL store URL (the store then loads libpq).
     public static func isPostgres(_ url: String?) -> Bool {
         url.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false
     }
+
+    /// Opens the store named by `url` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or the SQLite file
+    /// `warden.db` in `stateDir`.
 
     public static func open(url: String?, stateDir: String, groupCommit: Bool = true) throws(WardenError) -> Store {
         do {

@@ -1,5 +1,6 @@
 import CWardenLinux
 import Glibc
+import WardenCore
 
 /// A dedicated, never-exiting thread that runs closures one at a time.
 ///
@@ -58,10 +59,7 @@ public final class Signal: @unchecked Sendable {
     public init(_ value: Int = 0) {
         count = value
         pthread_mutex_init(&lock, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&cond, &attr)
+        initMonotonicCondition(&cond)
     }
 
     deinit {
@@ -85,11 +83,7 @@ public final class Signal: @unchecked Sendable {
 
     /// Waits up to `ms` milliseconds; true when signalled.
     public func wait(timeoutMs ms: Int64) -> Bool {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let ns = Int64(ts.tv_nsec) + (ms % 1000) * 1_000_000
-        ts.tv_sec += Int(ms / 1000) + Int(ns / 1_000_000_000)
-        ts.tv_nsec = Int(ns % 1_000_000_000)
+        var ts = monotonicDeadline(afterNs: UInt64(max(0, ms)) * 1_000_000)
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         while count == 0 {
@@ -116,3 +110,19 @@ public func startThread(_ body: @escaping @Sendable () -> Void) {
 /// Gives the memory that is free in every malloc arena back to the kernel, so that resident memory measures
 /// what is live rather than what threads happened to touch and free.
 public func releaseFreedMemory() { _ = warden_malloc_trim() }
+
+/// Initializes `cond` to time its waits on CLOCK_MONOTONIC, so that a step of the wall clock can neither
+/// stretch nor cut a timeout. Pair it with `monotonicDeadline`.
+public func initMonotonicCondition(_ cond: UnsafeMutablePointer<pthread_cond_t>) {
+    var attr = pthread_condattr_t()
+    pthread_condattr_init(&attr)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attr)
+    pthread_condattr_destroy(&attr)
+}
+
+/// CLOCK_MONOTONIC now plus `ns`: the deadline pthread_cond_timedwait takes for a monotonic condition.
+public func monotonicDeadline(afterNs ns: UInt64) -> timespec {
+    let at = Time.monotonicNs() + ns
+    return timespec(tv_sec: Int(at / 1_000_000_000), tv_nsec: Int(at % 1_000_000_000))
+}
