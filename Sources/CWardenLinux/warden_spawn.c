@@ -479,20 +479,29 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     r->status_fd = -1;
     r->error.index = -1;
     uint64_t clone_flags = s->clone_flags;
-    if (s->netns_fd >= 0) {
-        // A network namespace made ahead of time: enter it here (the helper is single-threaded) and let the
-        // child inherit it instead of making one.
-        if (setns(s->netns_fd, CLONE_NEWNET) < 0) {
-            r->error.step = WARDEN_STEP_NETNS;
-            r->error.err = errno;
-            return -1;
-        }
-        clone_flags &= ~(uint64_t)CLONE_NEWNET;
-    }
     int errp[2], syncp[2], statp[2] = {-1, -1};
     if (pipe2(errp, O_CLOEXEC) < 0) goto pipe_fail0;
     if (pipe2(syncp, O_CLOEXEC) < 0) goto pipe_fail1;
     if (s->use_init && pipe2(statp, O_CLOEXEC) < 0) goto pipe_fail2;
+    // A network namespace made ahead of time: this thread enters it just for the clone, so the child inherits
+    // it instead of making one, and goes back home right after (setns(CLONE_NEWNET) changes only the calling
+    // thread, so other threads of a larger process never see it).
+    int home_netns = -1;
+    if (s->netns_fd >= 0) {
+        home_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (home_netns < 0 || setns(s->netns_fd, CLONE_NEWNET) < 0) {
+            r->error.step = WARDEN_STEP_NETNS;
+            r->error.err = errno;
+            if (home_netns >= 0) close(home_netns);
+            close(errp[0]);
+            close(errp[1]);
+            close(syncp[0]);
+            close(syncp[1]);
+            if (statp[0] >= 0) { close(statp[0]); close(statp[1]); }
+            return -1;
+        }
+        clone_flags &= ~(uint64_t)CLONE_NEWNET;
+    }
 
     sigset_t all, old;
     sigfillset(&all);
@@ -523,6 +532,11 @@ int warden_spawn(const warden_spawn_spec *s, warden_spawn_result *r) {
     }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (home_netns >= 0) {
+        // Staying in the sandbox's namespace would put this thread's later sockets there: not survivable.
+        if (setns(home_netns, CLONE_NEWNET) < 0) abort();
+        close(home_netns);
+    }
     close(errp[1]);
     close(syncp[0]);
     if (statp[1] >= 0) close(statp[1]);

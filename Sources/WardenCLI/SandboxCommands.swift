@@ -24,8 +24,9 @@ enum SandboxCommands {
             }
             spec.network = mode
         }
-        // The network namespace is made on another core while the rest (seccomp, mounts, cgroup) is prepared.
-        Sandbox.shared.prepare(spec)
+        // One sandbox, then exit; this process holds only what the payload gets anyway (its argv, the profile,
+        // the kept variables), so the sandbox is cloned straight from here.
+        Sandbox.shared.oneShot = true
         spec.binds = try inv.values("--bind").map { b throws(WardenError) in try BindSpec(parsing: b, field: "--bind", code: .usage) }
         spec.roBinds = try inv.values("--ro-bind").map { b throws(WardenError) in try BindSpec(parsing: b, field: "--ro-bind", code: .usage) }
         spec.cwd = inv.value("--chdir")

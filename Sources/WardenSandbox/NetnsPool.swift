@@ -10,8 +10,7 @@ import WardenSystem
 /// in it). The namespaces are owned by the host's user namespace, so nothing inside a sandbox holds any
 /// capability over its network (it cannot reconfigure `lo`, open raw sockets or bind privileged ports).
 ///
-/// Only the `warden-sandbox` helper can enter one (setns changes the calling thread, which in-process
-/// spawning cannot afford), so spawns without the helper keep CLONE_NEWNET.
+/// The spawning thread enters one just for the clone and goes back to its own at once (warden_spawn).
 public final class NetnsPool: @unchecked Sendable {
     /// The most namespaces kept ready per kind (loopback up or down).
     public let target: Int
