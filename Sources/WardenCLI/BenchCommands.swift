@@ -67,7 +67,6 @@ extension BenchCommands {
         var spec = SandboxSpec(argv: ["/bin/true"], profile: try ProfileLoader.load(inv.value("--profile") ?? "default"))
         if let f = inv.value("--seccomp") {
             spec.seccompOverride = try ProfileLoader.loadOCI(FS.absolute(f))
-            spec.seccompOverrideFile = FS.absolute(f)
         }
         for (i, bytes) in try Sandbox.shared.seccompPrograms(for: spec).enumerated() {
             let path = "\(prefix).\(i).bpf"

@@ -12,7 +12,6 @@ enum SandboxCommands {
         var spec = SandboxSpec(argv: inv.rest, profile: profile)
         if let s = inv.value("--seccomp") {
             spec.seccompOverride = try ProfileLoader.loadOCI(FS.absolute(s))
-            spec.seccompOverrideFile = FS.absolute(s)
         }
         spec.cpuMillis = try inv.value("--cpu").map { v throws(WardenError) in try Quantity.cpuMillis(v, field: "--cpu", code: .usage) }
         spec.memoryBytes = try inv.value("--memory").map { v throws(WardenError) in try Quantity.bytes(v, field: "--memory", code: .usage) }
@@ -78,12 +77,12 @@ enum SandboxCommands {
         let loaded = try ProfileLoader.load(FS.absolute(path))
         var notes: [String] = []
         var applied = 0
-        if let oci = loaded.seccomp {
+        if let filter = loaded.seccomp {
             let n: SeccompCompiler.Notes
             do throws(WardenError) {
-                (_, n) = try SeccompCompiler.compile(oci, path: loaded.seccompJSONPath)
+                (_, n) = try SeccompCompiler.compile(filter.oci, path: filter.jsonPath)
             } catch {
-                throw loaded.seccompFile.map { error.prefixed($0) } ?? error
+                throw error.prefixed(filter.file)
             }
             notes += n.ignored
             applied = n.rulesApplied
@@ -92,7 +91,7 @@ enum SandboxCommands {
         }
         if loaded.profile.trusted { notes.append("trusted: Warden's mandatory denials are lifted (shipped profile only)") }
         // Mandatory rules the file tries to relax.
-        if let oci = loaded.seccomp {
+        if let oci = loaded.seccomp?.oci {
             let mandatory = Set(SeccompCompiler.mandatoryDenied + ["clone3", "personality"])
             var relaxed: Set<String> = []
             for r in oci.syscalls where r.action == "SCMP_ACT_ALLOW" || r.action == "SCMP_ACT_LOG" {

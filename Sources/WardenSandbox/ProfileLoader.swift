@@ -9,14 +9,29 @@ public enum ProfileLoader {
     /// A loaded profile with its OCI seccomp section resolved.
     public struct Loaded: Sendable {
         public var profile: SandboxProfile
-        public var seccomp: OCISeccomp?
+        public var seccomp: SeccompFilter?
         public var path: String
         /// True when it came from the shipped profile directory (only then may `trusted` lift denials).
         public var builtIn: Bool
-        /// Where `seccomp` was written: its file and the JSON path of the filter in it ("$" for an OCI file,
-        /// "$.seccomp" inline in a profile), so a bad rule is reported where it is.
-        public var seccompFile: String?
-        public var seccompJSONPath = "$.seccomp"
+    }
+
+    /// An OCI seccomp filter as loaded, and where it was written. Immutable, shared by every spec that uses it.
+    public final class SeccompFilter: Sendable {
+        public let oci: OCISeccomp
+        /// The file and the JSON path of the filter in it ("$" for an OCI file, "$.seccomp" inline in a
+        /// profile), so that a bad rule is reported where it is.
+        public let file: String
+        public let jsonPath: String
+        /// The SHA-256 of the file's bytes and the JSON path: names these rules exactly, so that their compiled
+        /// program is found without hashing the decoded rules (Sandbox.programs).
+        public let source: String
+
+        init(_ oci: OCISeccomp, file: String, jsonPath: String, digest: String) {
+            self.oci = oci
+            self.file = file
+            self.jsonPath = jsonPath
+            source = "\(digest)#\(jsonPath)"
+        }
     }
 
     /// Where shipped profiles live: `$WARDEN_PROFILES`, else `sandbox-profiles/` next to the binary or in a
@@ -62,15 +77,15 @@ public enum ProfileLoader {
     public static func load(_ nameOrPath: String) throws(WardenError) -> Loaded {
         let key = isPath(nameOrPath) ? FS.absolute(nameOrPath) : "\(profileDirectory() ?? "")#\(nameOrPath)"
         if let hit = cache.withLock({ $0[key] }),
-           hit.identity == [hit.loaded.path, hit.loaded.seccompFile].compactMap({ $0 }).map({ identity($0).id }) {
+           hit.identity == [hit.loaded.path, hit.loaded.seccomp?.file].compactMap({ $0 }).map({ identity($0).id }) {
             return hit.loaded
         }
         let loaded = try loadUncached(nameOrPath)
-        let files = [loaded.path, loaded.seccompFile].compactMap { $0 }.map(identity)
+        let files = [loaded.path, loaded.seccomp?.file].compactMap { $0 }.map(identity)
         // A file modified in the last two seconds may change again within its mtime's resolution after we
         // read it (git's "racy" index entries): such a load is not cached. Nor is a bare OCI file, which
         // also reads the default profile.
-        let bareOCI = loaded.seccompFile == loaded.path && loaded.seccompJSONPath == "$"
+        let bareOCI = loaded.seccomp?.file == loaded.path && loaded.seccomp?.jsonPath == "$"
         if !bareOCI && !files.contains(where: \.recent) {
             cache.withLock { $0[key] = (files.map(\.id), loaded) }
         }
@@ -97,15 +112,12 @@ public enum ProfileLoader {
             }
             builtIn = true
         }
-        let json: JSONValue
-        do throws(WardenError) { json = try ParsedFileCache.json(try FS.readFile(path)) } catch { throw error.prefixed(path) }
+        let (json, digest) = try parse(path)
         // A bare OCI seccomp file loads as the default profile with that filter.
         if json["defaultAction"] != nil && json["name"] == nil {
             var base = try load("default")
-            base.seccomp = try decodeOCI(json, file: path)
+            base.seccomp = SeccompFilter(try decodeOCI(json, file: path), file: path, jsonPath: "$", digest: digest)
             base.path = path
-            base.seccompFile = path
-            base.seccompJSONPath = "$"
             return base
         }
         var profile: SandboxProfile
@@ -113,28 +125,25 @@ public enum ProfileLoader {
         if profile.trusted && !(builtIn && profile.name == "trusted") {
             throw WardenError.invalid("\(path): $.trusted", "only the shipped \"trusted\" profile may lift Warden's mandatory denials")
         }
-        var seccomp: OCISeccomp?
         var loaded = Loaded(profile: profile, seccomp: nil, path: path, builtIn: builtIn)
         switch profile.seccomp {
-        case .none: seccomp = nil
-        case .inline(let s):
-            seccomp = s
-            loaded.seccompFile = path
-        case .path(let p):
-            let file = FS.absolute(p, base: FS.dirname(path))
-            seccomp = try loadOCI(file)
-            loaded.seccompFile = file
-            loaded.seccompJSONPath = "$"
+        case .none: break
+        case .inline(let s): loaded.seccomp = SeccompFilter(s, file: path, jsonPath: "$.seccomp", digest: digest)
+        case .path(let p): loaded.seccomp = try loadOCI(FS.absolute(p, base: FS.dirname(path)))
         }
-        loaded.seccomp = seccomp
         return loaded
     }
 
-    public static func loadOCI(_ path: String) throws(WardenError) -> OCISeccomp {
+    /// An OCI seccomp file (`sandbox exec --seccomp FILE`, or a profile's `"seccomp": "FILE"`).
+    public static func loadOCI(_ path: String) throws(WardenError) -> SeccompFilter {
         guard FS.exists(path) else { throw WardenError.notFound("seccomp file \(quoted(path)): no such file") }
-        let json: JSONValue
-        do throws(WardenError) { json = try ParsedFileCache.json(try FS.readFile(path)) } catch { throw error.prefixed(path) }
-        return try decodeOCI(json, file: path)
+        let (json, digest) = try parse(path)
+        return SeccompFilter(try decodeOCI(json, file: path), file: path, jsonPath: "$", digest: digest)
+    }
+
+    /// The file's JSON and the SHA-256 of its bytes.
+    static func parse(_ path: String) throws(WardenError) -> (JSONValue, String) {
+        do throws(WardenError) { return try ParsedFileCache.json(try FS.readFile(path)) } catch { throw error.prefixed(path) }
     }
 
     static func decodeOCI(_ json: JSONValue, file: String) throws(WardenError) -> OCISeccomp {

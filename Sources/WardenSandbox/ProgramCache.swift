@@ -4,7 +4,8 @@ import WardenCore
 import WardenSystem
 
 /// Compiled seccomp programs on disk, so a one-shot `warden sandbox exec` does not run libseccomp over a
-/// few hundred rules on every call. A program is a function of the OCI filter, the kernel (`minKernel`
+/// few hundred rules on every call. A program is a function of the OCI filter (named by its source: the
+/// SHA-256 of its file and its place in it, so the decoded rules are never hashed), the kernel (`minKernel`
 /// rules), libseccomp's syscall tables and Warden's compiler: all of them are in the key, Warden's as the
 /// identity of its executable. The files live in the skeleton directory (root: /run/warden/bpf), which
 /// must be private to us: whoever writes a cached program decides the sandbox's filter.
@@ -57,22 +58,6 @@ enum PrivateCache {
     }
 }
 
-extension OCISeccomp {
-    /// Everything compilation reads, in a fixed order: the cache key of the compiled program.
-    var cacheDescription: String {
-        var s = "\(defaultAction)|\(defaultErrnoRet.map(String.init) ?? "-")|\(architectures.joined(separator: ","))|"
-        s += archMap.map { "\($0.0):\($0.1.joined(separator: ","))" }.joined(separator: ";") + "|"
-        s += flags.joined(separator: ",") + "|" + ignoredKeys.joined(separator: ",") + "\n"
-        func filter(_ f: Filter) -> String { "\(f.caps.joined(separator: ","))/\(f.arches.joined(separator: ","))/\(f.minKernel ?? "-")" }
-        for r in syscalls {
-            s += "\(r.names.joined(separator: ","))|\(r.action)|\(r.errnoRet.map(String.init) ?? "-")|"
-            s += r.args.map { "\($0.index):\($0.value):\($0.valueTwo):\($0.op)" }.joined(separator: ",")
-            s += "|\(filter(r.includes))|\(filter(r.excludes))\n"
-        }
-        return s
-    }
-}
-
 /// Profile and seccomp files as parsed JSON, by the SHA-256 of their bytes, in the same private directory
 /// tree as the compiled programs. A one-shot command reads the file (it needs the bytes anyway), hashes it
 /// and reads the value back without running JSONDecoder; a file that changed has other bytes, so a stale
@@ -80,13 +65,14 @@ extension OCISeccomp {
 enum ParsedFileCache {
     static var dir: String { Skeleton.top + "/json" }
 
-    /// The JSON in `bytes` (the contents of a profile file), from the cache or parsed and then cached.
-    static func json(_ bytes: [UInt8]) throws(WardenError) -> JSONValue {
+    /// The JSON in `bytes` (the contents of a profile file), from the cache or parsed and then cached, and
+    /// the SHA-256 of the bytes (the cache key, which also names the file's seccomp rules: ProfileLoader).
+    static func json(_ bytes: [UInt8]) throws(WardenError) -> (value: JSONValue, digest: String) {
         let key = SHA256.hex(bytes)
-        if let cached = load(key) { return cached }
+        if let cached = load(key) { return (cached, key) }
         let value = try JSONValue.parse(bytes)
         store(key, value)
-        return value
+        return (value, key)
     }
 
     static func load(_ key: String) -> JSONValue? {

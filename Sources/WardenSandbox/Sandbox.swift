@@ -17,9 +17,7 @@ public struct SandboxSpec: @unchecked Sendable {
     public var env: [String: String] = [:]
     public var profile: ProfileLoader.Loaded
     /// Replaces the profile's OCI filter (`sandbox exec --seccomp FILE`). Mandatory rules still apply.
-    public var seccompOverride: OCISeccomp?
-    /// The file `seccompOverride` came from, for error messages.
-    public var seccompOverrideFile: String?
+    public var seccompOverride: ProfileLoader.SeccompFilter?
     public var binds: [BindSpec] = []
     public var roBinds: [BindSpec] = []
     /// Mounted read-only at /plugin, which becomes the working directory.
@@ -168,7 +166,8 @@ public final class Sandbox: @unchecked Sendable {
     /// first spawn.
     public var oneShot = false
     private var lock = pthread_mutex_t()
-    private var programCache: [OCISeccomp: SeccompCompiler.Program] = [:]
+    /// Compiled OCI filters by their source (ProfileLoader.SeccompFilter.source).
+    private var programCache: [String: SeccompCompiler.Program] = [:]
     private var mandatory: SeccompCompiler.Program?
     private var counter = 0
 
@@ -337,25 +336,24 @@ public final class Sandbox: @unchecked Sendable {
 
     func programs(for spec: SandboxSpec) throws(WardenError) -> [SeccompCompiler.Program] {
         var out: [SeccompCompiler.Program] = []
-        if let oci = spec.seccompOverride ?? spec.profile.seccomp {
+        if let filter = spec.seccompOverride ?? spec.profile.seccomp {
             pthread_mutex_lock(&lock)
-            let cached = programCache[oci]
+            let cached = programCache[filter.source]
             pthread_mutex_unlock(&lock)
             if let cached { out.append(cached) } else {
-                // A rule libseccomp cannot take (an unknown syscall in a deny rule…) is bad input: name the file.
-                let file = spec.seccompOverride != nil ? spec.seccompOverrideFile : spec.profile.seccompFile
-                let key = ProgramCache.key("oci\u{0}" + oci.cacheDescription)
+                let key = ProgramCache.key("source\u{0}" + filter.source)
                 var p: SeccompCompiler.Program
                 if let onDisk = ProgramCache.load(key) { p = onDisk } else {
                     do throws(WardenError) {
-                        (p, _) = try SeccompCompiler.compile(oci, path: spec.seccompOverride != nil ? "$" : spec.profile.seccompJSONPath)
+                        (p, _) = try SeccompCompiler.compile(filter.oci, path: filter.jsonPath)
                     } catch {
-                        throw file.map { error.prefixed($0) } ?? error
+                        // A rule libseccomp cannot take (an unknown syscall in a deny rule…) is bad input: name the file.
+                        throw error.prefixed(filter.file)
                     }
                     ProgramCache.store(key, p)
                 }
                 pthread_mutex_lock(&lock)
-                programCache[oci] = p
+                programCache[filter.source] = p
                 pthread_mutex_unlock(&lock)
                 out.append(p)
             }

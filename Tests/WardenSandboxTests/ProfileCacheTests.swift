@@ -50,28 +50,28 @@ import WardenSystem
     @Test func aParsedFileIsStoredAndReadBack() throws {
         let bytes = Array((text + String(repeating: " ", count: Int.random(in: 1...500))).utf8)
         defer { unlink(entry(bytes)) }
-        let first = try ParsedFileCache.json(bytes)
+        let first = try ParsedFileCache.json(bytes).value
         #expect(first == (try JSONValue.parse(bytes)))
         #expect(ParsedFileCache.load(SHA256.hex(bytes)) == first)
-        #expect(try ParsedFileCache.json(bytes) == first)
+        #expect(try ParsedFileCache.json(bytes).value == first)
     }
 
     @Test func aDamagedEntryIsParsedAgainAndReplaced() throws {
         let bytes = Array((text + " \n" + String(repeating: " ", count: Int.random(in: 1...500))).utf8)
         defer { unlink(entry(bytes)) }
-        _ = try ParsedFileCache.json(bytes)
+        _ = try ParsedFileCache.json(bytes).value
         // Same length, other bytes: what a torn or tampered write could leave.
         var damaged = try #require(FileManager.default.contents(atPath: entry(bytes)))
         damaged[damaged.count / 2] ^= 0xff
         try damaged.write(to: URL(fileURLWithPath: entry(bytes)))
-        #expect(try ParsedFileCache.json(bytes) == (try JSONValue.parse(bytes)))
+        #expect(try ParsedFileCache.json(bytes).value == (try JSONValue.parse(bytes)))
         #expect(ParsedFileCache.load(SHA256.hex(bytes)) == (try JSONValue.parse(bytes)))
     }
 
     @Test func anEntryOthersCanWriteIsIgnored() throws {
         let bytes = Array((text + String(repeating: "\t", count: Int.random(in: 1...500))).utf8)
         defer { unlink(entry(bytes)) }
-        _ = try ParsedFileCache.json(bytes)
+        _ = try ParsedFileCache.json(bytes).value
         chmod(entry(bytes), 0o666)
         #expect(ParsedFileCache.load(SHA256.hex(bytes)) == nil)
     }
@@ -82,7 +82,7 @@ import WardenSystem
         let a = Array((text + String(repeating: " ", count: Int.random(in: 501...900))).utf8)
         let b = Array(String(decoding: a, as: UTF8.self).replacingOccurrences(of: "\"h\"", with: "\"other\"").utf8)
         defer { unlink(entry(a)); unlink(entry(b)) }
-        #expect(try ParsedFileCache.json(a)["hostname"] == .string("h"))
-        #expect(try ParsedFileCache.json(b)["hostname"] == .string("other"))
+        #expect(try ParsedFileCache.json(a).value["hostname"] == .string("h"))
+        #expect(try ParsedFileCache.json(b).value["hostname"] == .string("other"))
     }
 }

@@ -40,15 +40,29 @@ struct ProgramCacheTests {
         #expect(ProgramCache.load(key) == nil)
     }
 
-    /// The key covers the filter: a changed rule is a different program.
-    @Test func keyFollowsTheFilter() throws {
-        func key(_ json: String) throws -> String {
-            ProgramCache.key(try OCISeccomp.decode(try JSONValue.parse(json)).cacheDescription)
+    /// A compiled program is found by its filter's source (the file's bytes and the filter's place in it):
+    /// the same rules in another file share it, any changed byte is another program.
+    @Test func sourceFollowsTheBytes() throws {
+        let dir = NSTemporaryDirectory() + "warden-source-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var n = 0
+        func source(_ json: String) throws -> String {
+            n += 1
+            let path = "\(dir)/f\(n).json"
+            try json.write(toFile: path, atomically: true, encoding: .utf8)
+            return try ProfileLoader.loadOCI(path).source
         }
-        let base = try key(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#)
-        #expect(try key(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#) == base)
-        #expect(try key(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "mount"], "action": "SCMP_ACT_ALLOW"}]}"#) != base)
-        #expect(try key(#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#) != base)
-        #expect(try key(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#) != base)
+        let base = try source(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#)
+        #expect(try source(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#) == base)
+        #expect(try source(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "mount"], "action": "SCMP_ACT_ALLOW"}]}"#) != base)
+        #expect(try source(#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#) != base)
+        #expect(try source(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#) != base)
+        // The same filter inline in a profile is at another place ($.seccomp): not confused with the file.
+        let profile = "\(dir)/p.json"
+        try #"{"name": "p", "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}"#
+            .write(toFile: profile, atomically: true, encoding: .utf8)
+        let inline = try #require(try ProfileLoader.load(profile).seccomp)
+        #expect(inline.jsonPath == "$.seccomp" && inline.source != base)
     }
 }
