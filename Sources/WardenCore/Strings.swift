@@ -1,10 +1,10 @@
 extension StringProtocol {
-    /// Without leading and trailing spaces, tabs and newlines.
+    /// Without leading and trailing spaces, tabs, carriage returns and newlines. Looks at bytes, not
+    /// Characters: all four are ASCII, and a "\r\n" pair (one Character) is trimmed too.
     public var trimmed: String {
-        let ws: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
-        guard let start = firstIndex(where: { !ws($0) }) else { return "" }
-        let end = lastIndex(where: { !ws($0) })!
-        return String(self[start...end])
+        let s = Substring(self), blank: (UInt8) -> Bool = { $0 == 32 || $0 == 10 || $0 == 9 || $0 == 13 }
+        guard let start = s.utf8.firstIndex(where: { !blank($0) }), let last = s.utf8.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(s[start..<s.utf8.index(after: last)])
     }
 
     /// Splits on a multi-character separator.

@@ -612,9 +612,23 @@ public final class Sandbox: @unchecked Sendable {
         return WardenError(.osError, "sandbox setup failed at \(what): \(errno)", hint: hint)
     }
 
-    /// Where this process's argv and environment strings live (/proc/self/stat fields 48-51), for the init to
-    /// wipe its copy of them; zeros when unknown.
+    /// Where this process's argv and environment strings live (what /proc/self/stat fields 48-51 say), for
+    /// the init to wipe its copy of them; zeros when unknown. The kernel copies both, one after the other, to
+    /// the top of the stack at exec, and the exec-time envp array follows argv's NULL (setenv replaces
+    /// `environ`, never that array): so they are read from there, checked for that shape, and only when the
+    /// shape is not there from /proc/self/stat (which the kernel formats field by field: 50 µs).
     static let argvEnvRanges: (UInt, UInt, UInt, UInt) = {
+        let argc = Int(CommandLine.argc), argv = CommandLine.unsafeArgv
+        if argc > 0, let first = argv[0], let lastArg = argv[argc - 1], argv[argc] == nil {
+            let envp = argv + argc + 1
+            var n = 0
+            while envp[n] != nil { n += 1 }
+            let argStart = UInt(bitPattern: first), argEnd = UInt(bitPattern: lastArg) + UInt(strlen(lastArg)) + 1
+            if n == 0 { return (argStart, argEnd, 0, 0) }
+            let envStart = UInt(bitPattern: envp[0]!), lastEnv = envp[n - 1]!
+            let envEnd = UInt(bitPattern: lastEnv) + UInt(strlen(lastEnv)) + 1
+            if argStart < argEnd && argEnd == envStart && envStart < envEnd { return (argStart, argEnd, envStart, envEnd) }
+        }
         guard let stat = try? FS.readText("/proc/self/stat"), let close = stat.lastIndex(of: ")") else { return (0, 0, 0, 0) }
         // Fields after the command name start at field 3; arg_start is field 48.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -651,7 +665,9 @@ public final class Sandbox: @unchecked Sendable {
             close(cancelFD)
         }
         var stdoutOpen = true, stderrOpen = true, exited = false
-        var buf = [UInt8](repeating: 0, count: 65536)
+        // Not zeroed: read() fills what it returns, and a short-lived sandbox never touches most of it.
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buf.deallocate() }
 
         func killAll() {
             if l.pidfd >= 0 { _ = warden_pidfd_send_signal(l.pidfd, SIGKILL) } else { kill(l.pid, SIGKILL) }
@@ -660,10 +676,10 @@ public final class Sandbox: @unchecked Sendable {
         if killedFor != nil { killAll() }
 
         func consume(_ fd: Int32, isOut: Bool) -> Bool {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = read(fd, buf.baseAddress, buf.count)
             if n < 0 { return errno == EINTR || errno == EAGAIN }
             if n == 0 { return false }
-            let chunk = buf[0..<n]
+            let chunk = UnsafeRawBufferPointer(rebasing: buf[0..<n])
             let count = isOut ? outCount : errCount
             let room = max(0, cap - count)
             let keep = chunk.prefix(room)

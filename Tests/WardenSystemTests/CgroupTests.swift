@@ -221,3 +221,32 @@ struct CgroupV1SweepTests {
         orphan.destroy()
     }
 }
+
+/// Control files are read as bytes; what they may hold and what must not pass for a number.
+@Suite("cgroup control file values")
+struct CgroupValueTests {
+    func int(_ s: String) -> Int64? { Cgroups.parseInt(Array(s.utf8)[...]) }
+
+    @Test func numbers() {
+        #expect(int("123\n") == 123)
+        #expect(int("  -5 \t\r\n") == -5)
+        #expect(int("0") == 0)
+        #expect(int("9223372036854775807\n") == Int64.max)
+    }
+
+    @Test func notNumbers() {
+        for s in ["", "\n", "max\n", "-", "12a", "1 2", "9223372036854775808", "+1"] {
+            #expect(int(s) == nil, "\(s.debugDescription)")
+        }
+    }
+
+    @Test func keyedFiles() throws {
+        let path = NSTemporaryDirectory() + "warden-keyed-\(UUID().uuidString.prefix(8))"
+        defer { unlink(path) }
+        try "oom 0\noom_kill 3\nmax 12\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(Cgroups.readKey(path, "oom_kill") == 3)
+        #expect(Cgroups.readKey(path, "max") == 12)
+        #expect(Cgroups.readKey(path, "oom_") == nil)
+        #expect(Cgroups.readKey(path, "missing") == nil)
+    }
+}
