@@ -631,6 +631,10 @@ int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 int warden_has_interpreter(void) { return getauxval(AT_BASE) != 0; }
 int warden_malloc_trim(void) { return malloc_trim(0); }
+long warden_fs_type(const char *path) {
+    struct statfs st;
+    return statfs(path, &st) == 0 ? (long)st.f_type : -1;
+}
 
 int warden_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

@@ -37,16 +37,21 @@ struct MountPlan {
             plan.cwd = spec.cwd ?? spec.pluginDir ?? FS.cwd()
             return plan
         }
+        // One stat per profile path (a one-shot command plans about twenty of them).
         for b in profile.rootfs.readOnly {
             // A symlink among the profile's system paths (/bin → usr/bin on merged-/usr systems) stays a symlink.
-            if b.source == b.target, FS.isSymlink(b.source), let link = FS.readlink(b.source) {
-                plan.entries.append(Entry(kind: .symlink(link), target: b.target))
+            let sameName = b.source == b.target
+            guard let mode = sameName ? FS.lstatMode(b.source) : FS.statMode(b.source) else { continue }   // e.g. /lib32
+            if mode & S_IFMT == S_IFLNK {
+                if let link = FS.readlink(b.source) { plan.entries.append(Entry(kind: .symlink(link), target: b.target)) }
                 continue
             }
-            guard FS.exists(b.source) else { continue }   // e.g. /lib32 on hosts without it
-            plan.bind(b, .bindReadOnly)
+            plan.entries.append(Entry(kind: .bindReadOnly, isFile: mode & S_IFMT != S_IFDIR, source: b.source, target: b.target))
         }
-        for b in profile.rootfs.readWrite where FS.exists(b.source) { plan.bind(b, .bindWritable) }
+        for b in profile.rootfs.readWrite {
+            guard let mode = FS.statMode(b.source) else { continue }
+            plan.entries.append(Entry(kind: .bindWritable, isFile: mode & S_IFMT != S_IFDIR, source: b.source, target: b.target))
+        }
         let tmpSize = limits.memoryBytes.map { ",size=\($0)" } ?? ""
         for t in profile.rootfs.tmpfs {
             plan.entries.append(Entry(kind: .tmpfs, target: t, data: "mode=1777\(tmpSize)"))
@@ -69,14 +74,16 @@ struct MountPlan {
             plan.cwd = "/plugin"
         }
         // Extra binds, shallow targets first so a bind inside another lands on top of it.
-        let extra = (spec.roBinds.map { ($0, Kind.bindReadOnly) } + spec.binds.map { ($0, Kind.bindWritable) })
-            .enumerated().sorted { a, b in
-                let da = a.element.0.target.split(separator: "/").count, db = b.element.0.target.split(separator: "/").count
-                return da != db ? da < db : a.offset < b.offset
+        if !spec.roBinds.isEmpty || !spec.binds.isEmpty {
+            let extra = (spec.roBinds.map { ($0, Kind.bindReadOnly) } + spec.binds.map { ($0, Kind.bindWritable) })
+                .enumerated().sorted { a, b in
+                    let da = a.element.0.target.split(separator: "/").count, db = b.element.0.target.split(separator: "/").count
+                    return da != db ? da < db : a.offset < b.offset
+                }
+            for (_, (b, kind)) in extra {
+                guard FS.exists(b.source) else { throw WardenError(.noInput, "bind source \(quoted(b.source)) does not exist") }
+                plan.bind(b, kind)
             }
-        for (_, (b, kind)) in extra {
-            guard FS.exists(b.source) else { throw WardenError(.noInput, "bind source \(quoted(b.source)) does not exist") }
-            plan.bind(b, kind)
         }
         if let c = spec.cwd { plan.cwd = c }
         plan.skeleton = try Skeleton.ensure(plan.entries)

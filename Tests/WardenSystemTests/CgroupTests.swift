@@ -173,6 +173,20 @@ struct CgroupDetectTests {
         #expect(d.enforceable.contains("memory"))
     }
 
+    /// On a host with the usual layout the statfs shortcut must find what /proc/self/mountinfo says.
+    @Test func standardLayoutAgreesWithMountinfo() throws {
+        let own = try FS.readText("/proc/self/cgroup")
+        guard Cgroups.standardMounts(selfCgroup: Cgroups.parseSelfCgroup(own)) != nil else {
+            print("*** SKIPPED standardLayoutAgreesWithMountinfo: /sys/fs/cgroup is not laid out the usual way here ***")
+            return
+        }
+        let fast = Cgroups.detect()
+        let slow = Cgroups.detect(mountInfo: try FS.readText("/proc/self/mountinfo"), selfCgroup: own)
+        #expect(fast.version == slow.version)
+        #expect(fast.bases == slow.bases)
+        #expect(fast.enforceable == slow.enforceable)
+    }
+
     @Test func none() {
         let mountinfo = "22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
         let d = Cgroups.detect(mountInfo: mountinfo, selfCgroup: "0::/\n")
