@@ -90,7 +90,9 @@ private struct BinaryReader {
 
     mutating func string() -> String? {
         guard let n = u32(), let b = take(n) else { return nil }
-        return String(validating: b, as: UTF8.self)
+        return b.withUnsafeBufferPointer { p in
+            isWellFormedUTF8(p) ? String(decoding: p, as: UTF8.self) : nil
+        }
     }
 
     mutating func value(depth: Int) -> JSONValue? {
@@ -125,4 +127,38 @@ private struct BinaryReader {
         default: return nil
         }
     }
+}
+
+/// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), checked by hand:
+/// the standard library's validating String initializer instantiates generic metadata on first use, which
+/// cost a one-shot command 50 µs reading a profile back from the cache.
+func isWellFormedUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    var i = 0
+    while i < b.count {
+        let c = b[i]
+        if c < 0x80 {
+            i += 1
+            continue
+        }
+        // Sequence length and the range of the second byte (narrower after E0, ED, F0, F4).
+        var length = 0, low: UInt8 = 0x80, high: UInt8 = 0xBF
+        switch c {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: return false
+        }
+        guard b.count - i >= length, b[i + 1] >= low, b[i + 1] <= high else { return false }
+        var k = 2
+        while k < length {
+            guard b[i + k] & 0xC0 == 0x80 else { return false }
+            k += 1
+        }
+        i += length
+    }
+    return true
 }

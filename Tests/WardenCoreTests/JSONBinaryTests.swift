@@ -66,3 +66,40 @@ struct JSONBinaryTests {
         #expect(JSONValue(binary: ok.binary) == ok)
     }
 }
+
+/// The cache's own UTF-8 check must say exactly what the standard library says.
+@Suite("binary JSON UTF-8 check")
+struct WellFormedUTF8Tests {
+    func agrees(_ bytes: [UInt8]) -> Bool {
+        let mine = bytes.withUnsafeBufferPointer { isWellFormedUTF8($0) }
+        return mine == (String(validating: bytes, as: UTF8.self) != nil)
+    }
+
+    @Test func everyOneAndTwoByteSequence() {
+        for a in 0...255 {
+            #expect(agrees([UInt8(a)]), "\(a)")
+            for b in 0...255 where !agrees([UInt8(a), UInt8(b)]) {
+                Issue.record("disagrees on \(a) \(b)")
+            }
+        }
+    }
+
+    @Test func threeAndFourByteSequencesAroundTheEdges() {
+        let leads: [UInt8] = [0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xC0, 0xC1, 0xC2, 0xDF, 0x80, 0xBF, 0xFF]
+        let tails: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF]
+        for l in leads {
+            for b in tails {
+                for c in tails {
+                    #expect(agrees([l, b, c]), "\(l) \(b) \(c)")
+                    for d in tails where !agrees([l, b, c, d]) { Issue.record("disagrees on \(l) \(b) \(c) \(d)") }
+                }
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 1...12, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(agrees(bytes), "\(bytes)")
+        }
+        #expect(agrees(Array("héllo wörld — 日本 🎉".utf8)))
+    }
+}
