@@ -2,9 +2,11 @@
 //
 // Cloning the sandbox straight out of Warden copies Warden's address space (page tables, then a copy-on-write
 // fault and a TLB shootdown for every page either side touches) and leaves the sandbox's init holding a copy
-// of Warden's heap. Instead the parent posix_spawns the helper (vfork + exec: cheap, safe in a threaded
-// process), hands it the spec as a flat blob, and the helper runs warden_spawn() in its own small, clean
-// address space, then waits for the sandbox and reports its status. No Warden memory ever enters a sandbox.
+// of Warden's heap. Instead the helper runs warden_spawn() in its own small, clean address space, from the
+// spec handed over as a flat blob, then waits for the sandbox and reports its status. No Warden memory ever
+// enters a sandbox. The helper is either exec'd for the launch (posix_spawn: vfork + exec, safe in a threaded
+// process) or, cheaper, cloned for it by the process's spawn server (a long-lived `warden-sandbox --server`,
+// below); either way it is Warden's child and runs the same code.
 //
 // Fds the helper sees: 0/1/2 stdio, 3 the extra fd, 10 the blob, 11 the result pipe, 12 the final-status pipe,
 // 13 the v2 cgroup directory, 20+i cgroup.procs files, 30+i v1 `tasks` files.
@@ -12,14 +14,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -232,17 +237,39 @@ static int decode(rbuf *r, warden_spawn_spec *s) {
 
 extern char **environ;
 
-// A close-on-exec copy of `fd` numbered 100 or more, so the file actions' dup2s onto 0…40 never overwrite a
-// source that a later dup2 still needs.
+// A close-on-exec copy of `fd` numbered 100 or more, so that moving fds onto 0…40 never overwrites a source
+// that a later move still needs.
 static int high(int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 100); }
 
-int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_spawn_result *r) {
+// One launch request: the helper's fds as (source, target) pairs (sources lifted to 100+), and the
+// parent's ends of the result and final-status pipes.
+typedef struct {
+    int src[64], dst[64], n;
+    int res_r, fin_r;
+} request;
+
+static void request_close_sources(request *q) {
+    for (int i = 0; i < q->n; i++) if (q->src[i] >= 0) close(q->src[i]);
+    q->n = 0;
+}
+
+static void request_abandon(request *q) {
+    request_close_sources(q);
+    if (q->res_r >= 0) close(q->res_r);
+    if (q->fin_r >= 0) close(q->fin_r);
+    q->res_r = q->fin_r = -1;
+}
+
+// The blob, the pipes and the fd map for spawning `s` through a helper. 0, or -1 with r->error set.
+static int request_prepare(const warden_spawn_spec *s, request *q, warden_spawn_result *r) {
     memset(r, 0, sizeof *r);
     r->pid = -1;
     r->pidfd = -1;
     r->status_fd = -1;
     r->init_pid = -1;
     r->error.index = -1;
+    q->n = 0;
+    q->res_r = q->fin_r = -1;
     if (s->n_cgroup_procs_fds > MAX_CG || s->n_cgroup_self_fds > MAX_CG) {
         r->error.step = WARDEN_STEP_CLONE;
         r->error.err = E2BIG;
@@ -268,9 +295,8 @@ int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_s
         if (res[0] >= 0) { close(res[0]); close(res[1]); }
         return -1;
     }
-    // (source, target) pairs, sources lifted first.
-    int src[64], dst[64], n = 0;
-    #define MAP(fd, to) do { if ((fd) >= 0) { src[n] = high(fd); dst[n] = (to); n++; } } while (0)
+    int lifted = 1;
+    #define MAP(fd, to) do { if ((fd) >= 0) { q->src[q->n] = high(fd); q->dst[q->n] = (to); if (q->src[q->n] < 0) lifted = 0; q->n++; } } while (0)
     MAP(s->stdin_fd, 0);
     MAP(s->stdout_fd, 1);
     MAP(s->stderr_fd, 2);
@@ -283,15 +309,59 @@ int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_s
     for (int i = 0; i < s->n_cgroup_procs_fds; i++) MAP(s->cgroup_procs_fds[i], FD_PROCS + i);
     for (int i = 0; i < s->n_cgroup_self_fds; i++) MAP(s->cgroup_self_fds[i], FD_SELF + i);
     #undef MAP
+    int e = errno;
+    close(blob);
+    close(res[1]);
+    close(fin[1]);
+    q->res_r = res[0];
+    q->fin_r = fin[0];
+    if (!lifted) {
+        request_abandon(q);
+        r->error.step = WARDEN_STEP_PIPE;
+        r->error.err = e;
+        return -1;
+    }
+    return 0;
+}
+
+// The helper runs: read its setup report. 0 with the sandbox running, or -1 with the helper killed and
+// reaped and r->error set. r->pid must be the helper (our child).
+static int request_finish(request *q, warden_spawn_result *r) {
+    warden_helper_result hr;
+    ssize_t got;
+    do {
+        got = read(q->res_r, &hr, sizeof hr);
+    } while (got < 0 && errno == EINTR);
+    close(q->res_r);
+    q->res_r = -1;
+    if (got != (ssize_t)sizeof hr || hr.error.step != 0) {
+        // The helper reported a setup failure (or died before it could say anything).
+        if (got == (ssize_t)sizeof hr) r->error = hr.error;
+        else { r->error.step = WARDEN_STEP_HELPER; r->error.err = EPIPE; }
+        kill(r->pid, SIGKILL);
+        int st;
+        while (waitpid(r->pid, &st, __WALL) < 0 && errno == EINTR) {}
+        if (r->pidfd >= 0) close(r->pidfd);
+        close(q->fin_r);
+        q->fin_r = -1;
+        r->pid = -1;
+        r->pidfd = -1;
+        return -1;
+    }
+    r->init_pid = hr.pid;
+    r->status_fd = q->fin_r;
+    q->fin_r = -1;
+    return 0;
+}
+
+int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_spawn_result *r) {
+    request q;
+    if (request_prepare(s, &q, r) < 0) return -1;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
-    int lifted = 1;
-    for (int i = 0; i < n; i++) {
-        if (src[i] < 0) lifted = 0;
-        else posix_spawn_file_actions_adddup2(&fa, src[i], dst[i]);
-    }
+    for (int i = 0; i < q.n; i++) posix_spawn_file_actions_adddup2(&fa, q.src[i], q.dst[i]);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -303,53 +373,132 @@ int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_s
     char *argv[] = {(char *)"warden-sandbox", ppid, NULL};
     char *envp[] = {NULL};
     pid_t pid = -1;
-    int rc = lifted ? posix_spawn(&pid, helper, &fa, &attr, argv, envp) : errno;
+    int rc = posix_spawn(&pid, helper, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    for (int i = 0; i < n; i++) if (src[i] >= 0) close(src[i]);
-    close(blob);
-    close(res[1]);
-    close(fin[1]);
+    request_close_sources(&q);
     if (rc != 0) {
-        close(res[0]);
-        close(fin[0]);
+        request_abandon(&q);
         r->error.step = WARDEN_STEP_HELPER;
         r->error.err = rc;
         return -1;
     }
     r->pid = pid;
     r->pidfd = warden_pidfd_open(pid);
-    warden_helper_result hr;
-    ssize_t got;
-    do {
-        got = read(res[0], &hr, sizeof hr);
-    } while (got < 0 && errno == EINTR);
-    close(res[0]);
-    if (got != (ssize_t)sizeof hr || hr.error.step != 0) {
-        // The helper reported a setup failure (or died before it could say anything).
-        if (got == (ssize_t)sizeof hr) r->error = hr.error;
-        else { r->error.step = WARDEN_STEP_HELPER; r->error.err = EPIPE; }
-        kill(pid, SIGKILL);
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-        if (r->pidfd >= 0) close(r->pidfd);
-        close(fin[0]);
-        r->pid = -1;
-        r->pidfd = -1;
+    return request_finish(&q, r);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The spawn server: one long-lived `warden-sandbox --server` per Warden process, asked over a SOCK_SEQPACKET
+// socketpair. For each request (the helper's fds and where they go) it clones a copy of itself with
+// CLONE_PARENT, so the copy is Warden's child exactly like an exec'd helper (Warden waits for it and holds
+// its pidfd), and the copy runs the same helper code. That saves an exec and a libc start per sandbox: a
+// clone of this small process is cheap, its address space is already as clean as a fresh helper's.
+
+#define SERVER_MAGIC 0x57535256u   // "WSRV"
+enum { FD_SERVER = 10, MAX_REQUEST_FDS = 64 };
+
+typedef struct {
+    uint32_t magic, n;
+    int32_t targets[MAX_REQUEST_FDS];
+} server_header;
+
+int warden_spawn_server_start(const char *helper, pid_t *server_pid) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    // Its stdio is /dev/null: a helper's 0-2 come with each request, and a long-lived process must not keep
+    // Warden's own stdout (a pipe someone waits on) open.
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], FD_SERVER);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char ppid[24];
+    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
+    char *argv[] = {(char *)"warden-sandbox", (char *)"--server", ppid, NULL};
+    char *envp[] = {NULL};
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, helper, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        errno = rc;
         return -1;
     }
-    r->init_pid = hr.pid;
-    r->status_fd = fin[0];
-    return 0;
+    *server_pid = pid;
+    return sv[0];
+}
+
+int warden_spawn_server(int server, const warden_spawn_spec *s, warden_spawn_result *r) {
+    request q;
+    if (request_prepare(s, &q, r) < 0) return -1;
+    server_header h;
+    memset(&h, 0, sizeof h);
+    h.magic = SERVER_MAGIC;
+    h.n = (uint32_t)q.n;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * MAX_REQUEST_FDS)];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {&h, offsetof(server_header, targets) + sizeof(int32_t) * (size_t)q.n};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = c.buf;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)q.n);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)q.n);
+    for (int i = 0; i < q.n; i++) h.targets[i] = q.dst[i];
+    memcpy(CMSG_DATA(cm), q.src, sizeof(int) * (size_t)q.n);
+    ssize_t sent;
+    do {
+        sent = sendmsg(server, &m, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    int e = errno;
+    request_close_sources(&q);
+    if (sent < 0) {
+        request_abandon(&q);
+        r->error.step = WARDEN_STEP_HELPER;
+        r->error.err = e;
+        return -2;
+    }
+    // The copy says who it is before anything else; no word means the server dropped the request or died.
+    int32_t pid = -1;
+    ssize_t got;
+    do {
+        got = read(q.res_r, &pid, sizeof pid);
+    } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof pid || pid <= 0) {
+        request_abandon(&q);
+        r->error.step = WARDEN_STEP_HELPER;
+        r->error.err = ECONNRESET;
+        return -2;
+    }
+    r->pid = pid;
+    r->pidfd = warden_pidfd_open(pid);   // our child, not yet waited for: the pid cannot have been reused
+    return request_finish(&q, r);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Helper side (the `warden-sandbox` executable's main).
 
-int warden_helper_main(int argc, char **argv) {
-    // Die with the Warden that started us; if it is already gone, do nothing.
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (argc < 2 || getppid() != (pid_t)atoi(argv[1])) return 127;
+// Runs one launch with the helper's fds in place (FD_BLOB, FD_RESULT, …): setup, report, wait, report.
+static int helper_run(void) {
     fcntl(FD_BLOB, F_SETFD, FD_CLOEXEC);
     fcntl(FD_RESULT, F_SETFD, FD_CLOEXEC);
     fcntl(FD_FINAL, F_SETFD, FD_CLOEXEC);
@@ -406,4 +555,73 @@ int warden_helper_main(int argc, char **argv) {
     w = write(FD_FINAL, &fin, sizeof fin);
     (void)w;
     return 0;
+}
+
+// Moves received fds onto their targets: all lifted to 100+ first, so no move overwrites a later source.
+static int place_fds(const int *fds, const int32_t *targets, int n) {
+    int lifted[MAX_REQUEST_FDS];
+    for (int i = 0; i < n; i++) {
+        lifted[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+        if (lifted[i] < 0) return -1;
+        close(fds[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (targets[i] < 0 || targets[i] >= 100 || dup2(lifted[i], targets[i]) < 0) return -1;
+        close(lifted[i]);
+    }
+    return 0;
+}
+
+static int serve(pid_t warden) {
+    for (;;) {
+        server_header h;
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * MAX_REQUEST_FDS)];
+            struct cmsghdr align;
+        } c;
+        struct iovec iov = {&h, sizeof h};
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = c.buf;
+        m.msg_controllen = sizeof c.buf;
+        ssize_t got = recvmsg(FD_SERVER, &m, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return 0;   // Warden closed its end or is gone
+        int fds[MAX_REQUEST_FDS], n = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+            int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k && n < MAX_REQUEST_FDS; i++) memcpy(&fds[n++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        }
+        int ok = got >= (ssize_t)offsetof(server_header, targets) && h.magic == SERVER_MAGIC && h.n == (uint32_t)n &&
+                 got == (ssize_t)(offsetof(server_header, targets) + sizeof(int32_t) * (size_t)n) && !(m.msg_flags & MSG_CTRUNC);
+        // A malformed request is dropped: closing its fds closes the result pipe, which Warden reads as EOF.
+        pid_t pid = ok ? (pid_t)syscall(SYS_clone, (unsigned long)CLONE_PARENT, 0, 0, 0, 0) : -1;
+        if (pid == 0) {
+            // Warden's child now (CLONE_PARENT): die with it, as an exec'd helper does.
+            prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+            if (getppid() != warden) _exit(127);
+            close(FD_SERVER);
+            if (place_fds(fds, h.targets, n) < 0) _exit(127);
+            int32_t me = (int32_t)getpid();
+            if (write(FD_RESULT, &me, sizeof me) != (ssize_t)sizeof me) _exit(127);
+            _exit(helper_run());
+        }
+        for (int i = 0; i < n; i++) close(fds[i]);
+    }
+}
+
+int warden_helper_main(int argc, char **argv) {
+    // Die with the Warden that started us; if it is already gone, do nothing.
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (argc == 3 && strcmp(argv[1], "--server") == 0) {
+        pid_t warden = (pid_t)atoi(argv[2]);
+        if (getppid() != warden) return 127;
+        fcntl(FD_SERVER, F_SETFD, FD_CLOEXEC);
+        return serve(warden);
+    }
+    if (argc < 2 || getppid() != (pid_t)atoi(argv[1])) return 127;
+    return helper_run();
 }

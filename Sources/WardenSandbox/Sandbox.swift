@@ -157,6 +157,9 @@ public final class Sandbox: @unchecked Sendable {
     static let spawnThread = SerialThread(name: "warden-spawn")
     /// Network namespaces made ahead of spawns (see NetnsPool).
     public let netns = NetnsPool()
+    /// Clones the helpers, one per process (see SpawnServer); made on first use; nil without a helper.
+    /// `WARDEN_SPAWN_SERVER=0` execs a helper per launch instead (for A/B measurements).
+    static let spawnServer: SpawnServer? = Sandbox.helperPath.flatMap { FS.env("WARDEN_SPAWN_SERVER") == "0" ? nil : SpawnServer(helper: $0) }
     /// This process runs one sandbox and exits (`sandbox exec`). It then clones the sandbox itself instead of
     /// through the `warden-sandbox` helper (saving the helper's exec and start, about 0.6 ms here), and makes
     /// the network namespace in the clone instead of on a pool thread (for a single spawn the thread costs
@@ -405,6 +408,7 @@ public final class Sandbox: @unchecked Sendable {
     /// `stdinPipe`: a long-lived process (`start`) that is talked to over its stdin. Those are cloned from the
     /// spawn thread, which never exits (the parent-death signal follows the creating thread); a sandbox run to
     /// completion (`run`) ends before its caller's thread and is cloned right here, so spawns run in parallel.
+    /// (Through the spawn server every helper's parent is the spawn thread anyway, whoever asks.)
     func launch(_ spec: SandboxSpec, stdinPipe: Bool = false) throws(WardenError) -> Launched {
         guard !spec.argv.isEmpty else { throw WardenError(.usage, "nothing to run: the command is empty") }
         let profile = spec.profile.profile
@@ -554,10 +558,12 @@ public final class Sandbox: @unchecked Sendable {
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let queued = Time.monotonicNs()
                         let helper = oneShot ? nil : Sandbox.helperPath
+                        let server = oneShot ? nil : Sandbox.spawnServer
                         let spawn = { () -> Int32 in
                             var s = specCopy
                             let t0 = Time.monotonicNs()
-                            let r = helper.map { warden_spawn_helper($0, &s, &res) } ?? warden_spawn(&s, &res)
+                            let r = helper.map { h in server?.spawn(&s, &res) ?? warden_spawn_helper(h, &s, &res) }
+                                ?? warden_spawn(&s, &res)
                             if Sandbox.debug {
                                 let msg = "warden-debug: spawn waited \((t0 - queued) / 1000) us, clone-to-exec \((Time.monotonicNs() - t0) / 1000) us\n"
                                 _ = msg.withCString { write(2, $0, strlen($0)) }

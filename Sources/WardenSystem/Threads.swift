@@ -10,17 +10,19 @@ public final class SerialThread: @unchecked Sendable {
     private var jobs: [() -> Void] = []   // guarded by `lock`
     private var cond = pthread_cond_t()
     private var lock = pthread_mutex_t()
+    private var thread = pthread_t()
 
     public init(name: String) {
         pthread_mutex_init(&lock, nil)
         pthread_cond_init(&cond, nil)
         let me = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
+        pthread_mutex_lock(&lock)   // `thread` is set before the thread can take a job
+        pthread_create(&thread, nil, { arg in
             Unmanaged<SerialThread>.fromOpaque(arg!).takeUnretainedValue().loop()
             return nil
         }, me.toOpaque())
-        pthread_detach(tid)
+        pthread_detach(thread)
+        pthread_mutex_unlock(&lock)
     }
 
     private func loop() {
@@ -34,8 +36,9 @@ public final class SerialThread: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` on the thread and waits for its result.
+    /// Runs `body` on the thread and waits for its result (at once when called from the thread itself).
     public func run<T>(_ body: @escaping () -> T) -> T {
+        if pthread_equal(pthread_self(), thread) != 0 { return body() }
         let done = Signal()
         nonisolated(unsafe) var result: T?
         pthread_mutex_lock(&lock)

@@ -147,11 +147,15 @@ idem=$("$WARDEN" submit testkit.sleep --input '{"seconds": 1, "tag": "idem"}')
 wait_state "$nonidem" running
 wait_state "$idem" running
 kill -9 "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+# Everything it launched dies with it: the spawn server, the helpers it cloned, the sandboxes under them.
+for _ in $(seq 100); do pgrep -f "bin/testkit|warden-sandbox --server $SERVE_PID" >/dev/null || break; sleep 0.05; done
+! pgrep -f "bin/testkit" >/dev/null || fail "a sandbox outlived the serve that launched it (kill -9)"
+! pgrep -f "warden-sandbox --server $SERVE_PID" >/dev/null || fail "the spawn server outlived its serve (kill -9)"
 start_serve
 wait_state "$nonidem" in_doubt
 contains "$("$WARDEN" status "$nonidem" --json | json_get "['reason']")" "not idempotent"
 expect_status 0 "$WARDEN" wait "$idem" --timeout 30s
-ok "after kill -9: the non-idempotent task is in_doubt, the idempotent one re-ran"
+ok "after kill -9: its sandboxes and spawn server died with it; the non-idempotent task is in_doubt, the idempotent one re-ran"
 
 # SIGTERM: a running task finishes within the grace period, then serve exits 0.
 long=$("$WARDEN" submit testkit.sleep --input '{"seconds": 1, "tag": "grace"}')

@@ -166,6 +166,16 @@ typedef struct warden_helper_final {
 /// warden_helper_final record, and `init_pid` is the sandbox's first process.
 int warden_spawn_helper(const char *helper, const warden_spawn_spec *spec, warden_spawn_result *result);
 
+/// Starts the spawn server (`warden-sandbox --server`, see warden_helper.c) and returns our end of its
+/// socket (close-on-exec), or -1 with errno. Call from a thread that lives as long as the process: the
+/// server and every helper it makes die when that thread does.
+int warden_spawn_server_start(const char *helper, pid_t *server_pid);
+
+/// warden_spawn_helper through the spawn server: the same result (the helper is our child), without an exec.
+/// -1 for a failed launch (as warden_spawn_helper), -2 when the server did not take the request (it is gone:
+/// start another; nothing was launched).
+int warden_spawn_server(int server, const warden_spawn_spec *spec, warden_spawn_result *result);
+
 /// The helper executable's main.
 int warden_helper_main(int argc, char **argv);
 
