@@ -354,14 +354,11 @@ static int request_finish(request *q, warden_spawn_result *r) {
     return 0;
 }
 
-int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_spawn_result *r) {
-    request q;
-    if (request_prepare(s, &q, r) < 0) return -1;
-    posix_spawn_file_actions_t fa;
+// posix_spawns the helper executable with `fa`, default signals, an empty environment and our pid (it
+// checks that its parent is still us); as the spawn server with `server`. 0 or an errno.
+static int spawn_helper_executable(const char *helper, const posix_spawn_file_actions_t *fa, int server, pid_t *pid) {
     posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
-    for (int i = 0; i < q.n; i++) posix_spawn_file_actions_adddup2(&fa, q.src[i], q.dst[i]);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -370,12 +367,26 @@ int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_s
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char ppid[24];
     snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-    char *argv[] = {(char *)"warden-sandbox", ppid, NULL};
-    char *envp[] = {NULL};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, helper, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
+    char *argv[4], *envp[] = {NULL};
+    int k = 0;
+    argv[k++] = (char *)"warden-sandbox";
+    if (server) argv[k++] = (char *)"--server";
+    argv[k++] = ppid;
+    argv[k] = NULL;
+    int rc = posix_spawn(pid, helper, fa, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int warden_spawn_helper(const char *helper, const warden_spawn_spec *s, warden_spawn_result *r) {
+    request q;
+    if (request_prepare(s, &q, r) < 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    for (int i = 0; i < q.n; i++) posix_spawn_file_actions_adddup2(&fa, q.src[i], q.dst[i]);
+    pid_t pid = -1;
+    int rc = spawn_helper_executable(helper, &fa, 0, &pid);
+    posix_spawn_file_actions_destroy(&fa);
     request_close_sources(&q);
     if (rc != 0) {
         request_abandon(&q);
@@ -407,29 +418,16 @@ int warden_spawn_server_start(const char *helper, pid_t *server_pid) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
     posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
     // Its stdio is /dev/null: a helper's 0-2 come with each request, and a long-lived process must not keep
     // Warden's own stdout (a pipe someone waits on) open.
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, sv[1], FD_SERVER);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char ppid[24];
-    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-    char *argv[] = {(char *)"warden-sandbox", (char *)"--server", ppid, NULL};
-    char *envp[] = {NULL};
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, helper, &fa, &attr, argv, envp);
+    int rc = spawn_helper_executable(helper, &fa, 1, &pid);
     posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);

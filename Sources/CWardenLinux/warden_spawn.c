@@ -630,6 +630,7 @@ int warden_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int warden_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 int warden_has_interpreter(void) { return getauxval(AT_BASE) != 0; }
+uintptr_t warden_execfn(void) { return (uintptr_t)getauxval(AT_EXECFN); }
 int warden_malloc_trim(void) { return malloc_trim(0); }
 long warden_fs_type(const char *path) {
     struct statfs st;

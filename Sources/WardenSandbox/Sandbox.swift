@@ -619,21 +619,29 @@ public final class Sandbox: @unchecked Sendable {
     }
 
     /// Where this process's argv and environment strings live (what /proc/self/stat fields 48-51 say), for
-    /// the init to wipe its copy of them; zeros when unknown. The kernel copies both, one after the other, to
-    /// the top of the stack at exec, and the exec-time envp array follows argv's NULL (setenv replaces
-    /// `environ`, never that array): so they are read from there, checked for that shape, and only when the
-    /// shape is not there from /proc/self/stat (which the kernel formats field by field: 50 µs).
+    /// the init to wipe its copy of them; zeros when unknown. At exec the kernel puts the argv and envp
+    /// arrays on the stack, then the argv strings, the environment strings and the executable's name
+    /// (AT_EXECFN) one after the other, and setenv replaces `environ`, never that envp array: so when
+    /// CommandLine's argv is that array (on the stack just below AT_EXECFN) the ranges are read from there and
+    /// checked for that shape; otherwise from /proc/self/stat (which the kernel formats field by field: 50 µs).
     static let argvEnvRanges: (UInt, UInt, UInt, UInt) = {
         let argc = Int(CommandLine.argc), argv = CommandLine.unsafeArgv
-        if argc > 0, let first = argv[0], let lastArg = argv[argc - 1], argv[argc] == nil {
+        let execfn = UInt(warden_execfn()), base = UInt(bitPattern: argv)
+        if argc > 0, execfn > base, execfn - base < 1 << 20,
+           let first = argv[0], let lastArg = argv[argc - 1], argv[argc] == nil {
             let envp = argv + argc + 1
             var n = 0
             while envp[n] != nil { n += 1 }
             let argStart = UInt(bitPattern: first), argEnd = UInt(bitPattern: lastArg) + UInt(strlen(lastArg)) + 1
-            if n == 0 { return (argStart, argEnd, 0, 0) }
-            let envStart = UInt(bitPattern: envp[0]!), lastEnv = envp[n - 1]!
-            let envEnd = UInt(bitPattern: lastEnv) + UInt(strlen(lastEnv)) + 1
-            if argStart < argEnd && argEnd == envStart && envStart < envEnd { return (argStart, argEnd, envStart, envEnd) }
+            if n == 0 {
+                if base < argStart && argStart < argEnd && argEnd == execfn { return (argStart, argEnd, 0, 0) }
+            } else {
+                let envStart = UInt(bitPattern: envp[0]!), lastEnv = envp[n - 1]!
+                let envEnd = UInt(bitPattern: lastEnv) + UInt(strlen(lastEnv)) + 1
+                if base < argStart && argStart < argEnd && argEnd == envStart && envStart < envEnd && envEnd == execfn {
+                    return (argStart, argEnd, envStart, envEnd)
+                }
+            }
         }
         guard let stat = try? FS.readText("/proc/self/stat"), let close = stat.lastIndex(of: ")") else { return (0, 0, 0, 0) }
         // Fields after the command name start at field 3; arg_start is field 48.

@@ -202,6 +202,8 @@ int warden_is_main_thread(void);
 int warden_has_interpreter(void);
 /// malloc_trim(0): gives the memory free in every malloc arena back to the kernel.
 int warden_malloc_trim(void);
+/// getauxval(AT_EXECFN): where the kernel put the executable's name at exec, just above the environment strings.
+uintptr_t warden_execfn(void);
 /// statfs(path).f_type (the file system's magic number), or -1 with errno. Glibc's Swift module lacks statfs.
 long warden_fs_type(const char *path);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
