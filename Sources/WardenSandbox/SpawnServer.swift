@@ -40,14 +40,24 @@ final class SpawnServer: @unchecked Sendable {
 
     private func current() -> Int32? {
         pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        if socket >= 0 { return socket }
-        if unavailable { return nil }
+        let known = socket, failed = unavailable
+        pthread_mutex_unlock(&lock)
+        if known >= 0 { return known }
+        if failed { return nil }
+        // Started on the spawn thread (at once when that is this thread), and not under the lock: a launch
+        // queued on the spawn thread may be waiting for the lock, and we would wait for it.
         let helper = self.helper
         let (fd, p) = Sandbox.spawnThread.run { () -> (Int32, pid_t) in
             var p: pid_t = -1
             let fd = warden_spawn_server_start(helper, &p)
             return (fd, p)
+        }
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if socket >= 0 {
+            // Another thread started one meanwhile: ours goes (its end closed, it exits; reaped here).
+            if fd >= 0 { stop(fd, p) }
+            return socket
         }
         guard fd >= 0 else {
             unavailable = true
@@ -56,6 +66,13 @@ final class SpawnServer: @unchecked Sendable {
         socket = fd
         pid = p
         return fd
+    }
+
+    private func stop(_ fd: Int32, _ p: pid_t) {
+        close(fd)
+        kill(p, SIGKILL)
+        var st: Int32 = 0
+        _ = warden_wait4(p, &st, nil, nil, nil)
     }
 
     /// The server behind `sock` did not take a request: reap it, so that the next launch starts another.
