@@ -475,8 +475,9 @@ int warden_spawn_server(int server, const warden_spawn_spec *s, warden_spawn_res
         r->error.err = e;
         return -2;
     }
-    // The copy says who it is before anything else; no word means the server dropped the request or died.
-    int32_t pid = -1;
+    // The copy says who it is before anything else (the server says -errno when it could not make one); no
+    // word means the server dropped the request or died.
+    int32_t pid = 0;
     ssize_t got;
     do {
         got = read(q.res_r, &pid, sizeof pid);
@@ -484,8 +485,8 @@ int warden_spawn_server(int server, const warden_spawn_spec *s, warden_spawn_res
     if (got != (ssize_t)sizeof pid || pid <= 0) {
         request_abandon(&q);
         r->error.step = WARDEN_STEP_HELPER;
-        r->error.err = ECONNRESET;
-        return -2;
+        r->error.err = got == (ssize_t)sizeof pid && pid < 0 ? -pid : ECONNRESET;
+        return got == (ssize_t)sizeof pid && pid < 0 ? -1 : -2;
     }
     r->pid = pid;
     r->pidfd = warden_pidfd_open(pid);   // our child, not yet waited for: the pid cannot have been reused
@@ -595,17 +596,25 @@ static int serve(pid_t warden) {
         }
         int ok = got >= (ssize_t)offsetof(server_header, targets) && h.magic == SERVER_MAGIC && h.n == (uint32_t)n &&
                  got == (ssize_t)(offsetof(server_header, targets) + sizeof(int32_t) * (size_t)n) && !(m.msg_flags & MSG_CTRUNC);
+        // The result pipe's write end: the first word on it is the helper's pid, or -errno when none was made.
+        int result = -1;
+        for (int i = 0; ok && i < n; i++) if (h.targets[i] == FD_RESULT) result = fds[i];
         // A malformed request is dropped: closing its fds closes the result pipe, which Warden reads as EOF.
-        pid_t pid = ok ? (pid_t)syscall(SYS_clone, (unsigned long)CLONE_PARENT, 0, 0, 0, 0) : -1;
+        pid_t pid = ok && result >= 0 ? (pid_t)syscall(SYS_clone, (unsigned long)CLONE_PARENT, 0, 0, 0, 0) : -1;
         if (pid == 0) {
-            // Warden's child now (CLONE_PARENT): die with it, as an exec'd helper does.
+            // Warden's child now (CLONE_PARENT): die with it, as an exec'd helper does. Say who we are first,
+            // so that Warden can reap us whatever happens next.
             prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-            if (getppid() != warden) _exit(127);
+            int32_t me = (int32_t)getpid();
+            if (write(result, &me, sizeof me) != (ssize_t)sizeof me || getppid() != warden) _exit(127);
             close(FD_SERVER);
             if (place_fds(fds, h.targets, n) < 0) _exit(127);
-            int32_t me = (int32_t)getpid();
-            if (write(FD_RESULT, &me, sizeof me) != (ssize_t)sizeof me) _exit(127);
             _exit(helper_run());
+        }
+        if (pid < 0 && result >= 0) {
+            int32_t failed = -(int32_t)errno;
+            ssize_t w = write(result, &failed, sizeof failed);
+            (void)w;
         }
         for (int i = 0; i < n; i++) close(fds[i]);
     }
