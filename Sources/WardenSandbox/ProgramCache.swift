@@ -33,8 +33,12 @@ enum ProgramCache {
 }
 
 /// Files of the caches under the skeleton tree: read only when the tree and the file are ours and no one
-/// else can write them; written atomically, best effort.
+/// else can write them; written atomically, best effort. Each directory keeps at most `keep` entries: a write
+/// that finds more removes the least recently used (by mtime, which a hit refreshes once a day), so a host
+/// that edits its profiles all day does not fill /run.
 enum PrivateCache {
+    static let keep = 512
+
     static func read(_ dir: String, _ key: String, limit: Int) -> [UInt8]? {
         guard (try? checkDir(dir)) != nil else { return nil }
         let fd = open("\(dir)/\(key)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -44,12 +48,27 @@ enum PrivateCache {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
               st.st_size <= limit, let bytes = try? FS.readAll(fd: fd, limit: limit, what: "cache file"),
               bytes.count == Int(st.st_size) else { return nil }
+        if Int64(time(nil)) - Int64(st.st_mtim.tv_sec) > 86_400 { futimens(fd, nil) }   // still in use
         return bytes
     }
 
-    static func write(_ dir: String, _ key: String, _ bytes: [UInt8]) {
+    static func write(_ dir: String, _ key: String, _ bytes: [UInt8], keep: Int = PrivateCache.keep) {
         guard (try? FS.mkdirs(dir, mode: 0o700)) != nil, (try? checkDir(dir)) != nil else { return }
         try? FS.writeFile("\(dir)/\(key)", bytes, mode: 0o600, atomic: true)
+        prune(dir, keep: keep)
+    }
+
+    /// Removes the oldest entries (by mtime) beyond `keep`.
+    static func prune(_ dir: String, keep: Int) {
+        guard let names = try? FS.list(dir), names.count > keep else { return }
+        var aged: [(mtime: Int, name: String)] = []
+        for name in names {
+            var st = stat()
+            guard lstat("\(dir)/\(name)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            aged.append((st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec, name))
+        }
+        aged.sort { $0.mtime < $1.mtime }
+        for entry in aged.prefix(max(0, aged.count - keep)) { unlink("\(dir)/\(entry.name)") }
     }
 
     static func checkDir(_ dir: String) throws(WardenError) {

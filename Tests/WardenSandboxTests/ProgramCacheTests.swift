@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import WardenCore
+import WardenSystem
 @testable import WardenSandbox
 
 /// A cached seccomp program decides the sandbox's filter: only a whole-instruction file of ours that no one
@@ -64,5 +65,25 @@ struct ProgramCacheTests {
             .write(toFile: profile, atomically: true, encoding: .utf8)
         let inline = try #require(try ProfileLoader.load(profile).seccomp)
         #expect(inline.jsonPath == "$.seccomp" && inline.source != base)
+    }
+}
+
+/// The caches in /run/warden keep a bounded number of entries: the least recently written go first.
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct PrivateCachePruneTests {
+    @Test func oldestEntriesGoBeyondTheLimit() throws {
+        let dir = "\(Skeleton.top)/test-prune-\(UUID().uuidString.prefix(8))"
+        defer { FS.removeTree(dir) }
+        for i in 0..<8 {
+            PrivateCache.write(dir, "k\(i)", [UInt8(i)], keep: 5)
+            // Distinct, increasing mtimes whatever the file system's timestamp granularity.
+            var times = [timespec(tv_sec: 1_000_000 + i, tv_nsec: 0), timespec(tv_sec: 1_000_000 + i, tv_nsec: 0)]
+            utimensat(AT_FDCWD, "\(dir)/k\(i)", &times, 0)
+        }
+        #expect(Set(try FS.list(dir)) == ["k3", "k4", "k5", "k6", "k7"])
+        // A hit on an old entry refreshes it, so it outlives the ones written after it.
+        #expect(PrivateCache.read(dir, "k3", limit: 16) == [3])
+        PrivateCache.write(dir, "k8", [8], keep: 5)
+        #expect(Set(try FS.list(dir)) == ["k3", "k5", "k6", "k7", "k8"])
     }
 }
