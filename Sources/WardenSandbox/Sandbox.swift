@@ -398,11 +398,14 @@ public final class Sandbox: @unchecked Sendable {
         return l
     }
 
+    /// Whether spawns take their network namespace from the pool (not in a one-shot process: see `oneShot`).
+    var poolsNetns: Bool { Sandbox.poolNetns && !oneShot }
+
     /// Starts making what a spawn of `spec` will need ahead of time (its network namespace) on another core,
     /// while the caller goes on with the rest of its setup. Cheap and idempotent.
-    public func prepare(_ spec: SandboxSpec) {
+    func prepare(_ spec: SandboxSpec) {
         let network = spec.network ?? spec.profile.profile.network
-        if network != .host && Sandbox.poolNetns && !oneShot { netns.prepare(loopback: network == .loopback) }
+        if network != .host && poolsNetns { netns.prepare(loopback: network == .loopback) }
     }
 
     /// `stdinPipe`: a long-lived process (`start`) that is talked to over its stdin. Those are cloned from the
@@ -519,7 +522,7 @@ public final class Sandbox: @unchecked Sendable {
         cspec.hostname = ns.contains(.uts) ? arena.cString(profile.hostname) : nil
         cspec.loopback_up = network == .loopback ? 1 : 0
         cspec.netns_fd = -1
-        if network != .host && Sandbox.poolNetns && !oneShot, let fd = netns.take(loopback: network == .loopback) {
+        if network != .host && poolsNetns, let fd = netns.take(loopback: network == .loopback) {
             cspec.netns_fd = fd   // made with `lo` in the state this sandbox wants
             cspec.loopback_up = 0
         }
@@ -538,6 +541,8 @@ public final class Sandbox: @unchecked Sendable {
         cspec.scrub_env_end = scrub.3
         cspec.die_with_parent = 1
 
+        // Through the helper (spawn server, else exec'd) unless this one-shot process clones it itself.
+        let helper = oneShot ? nil : Sandbox.helperPath
         let rc: Int32 = mounts.withUnsafeBufferPointer { mb in
             rlimits.withUnsafeBufferPointer { rb in
                 progs.withUnsafeBufferPointer { pb in
@@ -557,8 +562,7 @@ public final class Sandbox: @unchecked Sendable {
                         let specCopy = cspec
                         nonisolated(unsafe) var res = warden_spawn_result()
                         let queued = Time.monotonicNs()
-                        let helper = oneShot ? nil : Sandbox.helperPath
-                        let server = oneShot ? nil : Sandbox.spawnServer
+                        let server = helper == nil ? nil : Sandbox.spawnServer
                         let spawn = { () -> Int32 in
                             var s = specCopy
                             let t0 = Time.monotonicNs()
@@ -589,7 +593,7 @@ public final class Sandbox: @unchecked Sendable {
         ok = true
         return Launched(pid: result.pid, pidfd: result.pidfd, statusFD: result.status_fd, stdoutRead: outP[0],
                         stderrRead: errP[0], stdinWrite: stdinPipe ? inP[1] : -1, cgroup: cgroup, usesInit: usesInit,
-                        viaHelper: !oneShot && Sandbox.helperPath != nil, limits: limits, executable: exe)
+                        viaHelper: helper != nil, limits: limits, executable: exe)
     }
 
     static func setupError(_ e: warden_child_error, plan: MountPlan, mountIndex: [Int], exe: String) -> WardenError {

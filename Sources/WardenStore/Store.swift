@@ -110,7 +110,6 @@ public final class Store: @unchecked Sendable {
 
     /// Opens the store named by `url` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or the SQLite file
     /// `warden.db` in `stateDir`.
-
     public static func open(url: String?, stateDir: String, groupCommit: Bool = true) throws(WardenError) -> Store {
         do {
             let u = url ?? ""
